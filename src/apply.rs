@@ -64,7 +64,7 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
         report.step("config", StepStatus::Unchanged, format!("{} already in desired state", hp.target_path.display()), t);
         None
     };
-    let (Some(reason), Some(unit), Some(systemd)) = (plan.restart, unit, ctx.systemd.as_ref()) else {
+    let Some(reason) = plan.restart else {
         report.step("restart", StepStatus::Unchanged, "not needed", Instant::now());
         verify_unchanged(report, &plan.live, &hp.desired.issuers[0]);
         return Ok(());
@@ -74,6 +74,9 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
         report.outcome = Outcome::Changed;
         return Ok(());
     }
+    let (Some(unit), Some(systemd)) = (unit, ctx.systemd.as_ref()) else {
+        return Err(Error::Internal("restart needed but the unit or systemd went away".into()));
+    };
     let why = match reason {
         RestartReason::FileChanged => "config changed",
         RestartReason::LiveIssuerDiffers => "running API server has another issuer",
