@@ -161,7 +161,12 @@ impl Systemd {
         mut progress: impl FnMut(Duration),
     ) -> Result<Restarted, SystemdError> {
         let manager = self.manager().await?;
-        manager.subscribe().await.map_err(call("Subscribe"))?;
+        // A second restart on this connection (rollback) is already subscribed: fine.
+        match manager.subscribe().await {
+            Ok(()) => {}
+            Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+            Err(e) => return Err(SystemdError::Call { call: "Subscribe", source: e }),
+        }
         let mut removed = manager.receive_job_removed().await.map_err(call("AddMatch JobRemoved"))?;
         let started = Instant::now();
         let job = manager.restart_unit(unit, "replace").await.map_err(call("RestartUnit"))?;

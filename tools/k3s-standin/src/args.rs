@@ -34,34 +34,55 @@ pub fn apiserver_defaults(settings: &Settings) -> BTreeMap<String, String> {
     if arg_value("authentication-config", extra).is_empty() {
         put("anonymous-auth", "false".into());
     }
-    put("api-audiences", format!("https://kubernetes.default.svc.{domain},k3s"));
+    put(
+        "api-audiences",
+        format!("https://kubernetes.default.svc.{domain},k3s"),
+    );
     if arg_value("authorization-config", extra).is_empty() {
         put("authorization-mode", "Node,RBAC".into());
     }
     put("bind-address", "127.0.0.1".into());
     put("cert-dir", tls("temporary-certs"));
     put("client-ca-file", tls("client-ca.crt"));
-    put("egress-selector-config-file", format!("{SERVER_DIR}/etc/egress-selector-config.yaml"));
+    put(
+        "egress-selector-config-file",
+        format!("{SERVER_DIR}/etc/egress-selector-config.yaml"),
+    );
     put("enable-admission-plugins", "NodeRestriction".into());
     put("enable-aggregator-routing", "true".into());
     put("enable-bootstrap-token-auth", "true".into());
     put("etcd-servers", "unix://kine.sock".into());
     put("kubelet-certificate-authority", tls("server-ca.crt"));
-    put("kubelet-client-certificate", tls("client-kube-apiserver.crt"));
+    put(
+        "kubelet-client-certificate",
+        tls("client-kube-apiserver.crt"),
+    );
     put("kubelet-client-key", tls("client-kube-apiserver.key"));
-    put("kubelet-preferred-address-types", "InternalIP,ExternalIP,Hostname".into());
+    put(
+        "kubelet-preferred-address-types",
+        "InternalIP,ExternalIP,Hostname".into(),
+    );
     put("profiling", "false".into());
     put("proxy-client-cert-file", tls("client-auth-proxy.crt"));
     put("proxy-client-key-file", tls("client-auth-proxy.key"));
     put("requestheader-allowed-names", "system:auth-proxy".into());
     put("requestheader-client-ca-file", tls("request-header-ca.crt"));
-    put("requestheader-extra-headers-prefix", "X-Remote-Extra-".into());
+    put(
+        "requestheader-extra-headers-prefix",
+        "X-Remote-Extra-".into(),
+    );
     put("requestheader-group-headers", "X-Remote-Group".into());
     put("requestheader-username-headers", "X-Remote-User".into());
     put("secure-port", secure_port.to_string());
-    put("service-account-issuer", format!("https://kubernetes.default.svc.{domain}"));
+    put(
+        "service-account-issuer",
+        format!("https://kubernetes.default.svc.{domain}"),
+    );
     put("service-account-key-file", tls("service.key"));
-    put("service-account-signing-key-file", tls("service.current.key"));
+    put(
+        "service-account-signing-key-file",
+        tls("service.current.key"),
+    );
     put("service-cluster-ip-range", "10.43.0.0/16".into());
     put("service-node-port-range", "30000-32767".into());
     put("storage-backend", "etcd3".into());
@@ -123,7 +144,10 @@ mod tests {
     use super::*;
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn v(list: &[&str]) -> Vec<String> {
@@ -171,14 +195,29 @@ mod tests {
     #[test]
     fn repeated_plus_and_minus() {
         let d = map(&[("x", "D")]);
-        assert_eq!(get_args(d.clone(), &v(&["x+=1", "x+=2"])), v(&["--x=D", "--x=1", "--x=2"]));
+        assert_eq!(
+            get_args(d.clone(), &v(&["x+=1", "x+=2"])),
+            v(&["--x=D", "--x=1", "--x=2"])
+        );
         // -= puts each new value in front of everything so far.
-        assert_eq!(get_args(d.clone(), &v(&["x-=1", "x-=2"])), v(&["--x=2", "--x=1", "--x=D"]));
+        assert_eq!(
+            get_args(d.clone(), &v(&["x-=1", "x-=2"])),
+            v(&["--x=2", "--x=1", "--x=D"])
+        );
         // Plain after += keeps what += kept, default included.
-        assert_eq!(get_args(d.clone(), &v(&["x+=1", "x=2"])), v(&["--x=D", "--x=1", "--x=2"]));
+        assert_eq!(
+            get_args(d.clone(), &v(&["x+=1", "x=2"])),
+            v(&["--x=D", "--x=1", "--x=2"])
+        );
         // += after plain: the default is already gone.
-        assert_eq!(get_args(d.clone(), &v(&["x=1", "x+=2"])), v(&["--x=1", "--x=2"]));
-        assert_eq!(get_args(d, &v(&["x-=1", "x+=2"])), v(&["--x=1", "--x=D", "--x=2"]));
+        assert_eq!(
+            get_args(d.clone(), &v(&["x=1", "x+=2"])),
+            v(&["--x=1", "--x=2"])
+        );
+        assert_eq!(
+            get_args(d, &v(&["x-=1", "x+=2"])),
+            v(&["--x=1", "--x=D", "--x=2"])
+        );
     }
 
     #[test]
@@ -189,19 +228,37 @@ mod tests {
     #[test]
     fn issuer_rotation_shapes() {
         let issuer = |extra: &[&str]| -> Vec<String> {
-            get_args(map(&[("service-account-issuer", "https://kubernetes.default.svc.cluster.local")]), &v(extra))
+            get_args(
+                map(&[(
+                    "service-account-issuer",
+                    "https://kubernetes.default.svc.cluster.local",
+                )]),
+                &v(extra),
+            )
         };
         assert_eq!(
-            issuer(&["service-account-issuer=https://new", "service-account-issuer=https://kubernetes.default.svc.cluster.local"]),
-            v(&["--service-account-issuer=https://new", "--service-account-issuer=https://kubernetes.default.svc.cluster.local"])
+            issuer(&[
+                "service-account-issuer=https://new",
+                "service-account-issuer=https://kubernetes.default.svc.cluster.local"
+            ]),
+            v(&[
+                "--service-account-issuer=https://new",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local"
+            ])
         );
         assert_eq!(
             issuer(&["service-account-issuer-=https://new"]),
-            v(&["--service-account-issuer=https://new", "--service-account-issuer=https://kubernetes.default.svc.cluster.local"])
+            v(&[
+                "--service-account-issuer=https://new",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local"
+            ])
         );
         assert_eq!(
             issuer(&["service-account-issuer+=https://new"]),
-            v(&["--service-account-issuer=https://kubernetes.default.svc.cluster.local", "--service-account-issuer=https://new"])
+            v(&[
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                "--service-account-issuer=https://new"
+            ])
         );
     }
 
@@ -217,12 +274,21 @@ mod tests {
             server: None,
         };
         let d = apiserver_defaults(&s);
-        assert_eq!(d["service-account-issuer"], "https://kubernetes.default.svc.corp.example");
-        assert_eq!(d["api-audiences"], "https://kubernetes.default.svc.corp.example,k3s");
+        assert_eq!(
+            d["service-account-issuer"],
+            "https://kubernetes.default.svc.corp.example"
+        );
+        assert_eq!(
+            d["api-audiences"],
+            "https://kubernetes.default.svc.corp.example,k3s"
+        );
         assert_eq!(d["secure-port"], "7444");
         assert!(d.contains_key("service-account-key-file"));
         assert!(d.contains_key("service-account-signing-key-file"));
-        let s = Settings { kube_apiserver_args: v(&["authorization-config=/x"]), ..s };
+        let s = Settings {
+            kube_apiserver_args: v(&["authorization-config=/x"]),
+            ..s
+        };
         assert!(!apiserver_defaults(&s).contains_key("authorization-mode"));
     }
 

@@ -95,7 +95,8 @@ pub fn load(root: &Root, selection: &Selection) -> Result<Loaded, String> {
 
     let mut loaded = Loaded::default();
     for (host_path, real_path) in files {
-        let text = std::fs::read(&real_path).map_err(|e| format!("config file {host_path}: {e}"))?;
+        let text =
+            std::fs::read(&real_path).map_err(|e| format!("config file {host_path}: {e}"))?;
         let text = String::from_utf8(text)
             .map_err(|_| format!("config file {host_path}: yaml: invalid UTF-8"))?;
         let mapping =
@@ -244,13 +245,18 @@ mod tests {
         assert_eq!(d.path, paths::DEFAULT_CONFIG);
         assert!(!d.explicit);
         // Go's flag package would take -config too, but k3s's loader does not.
-        assert_eq!(select(None, &args(&["-config", "/v.yaml"])).path, paths::DEFAULT_CONFIG);
+        assert_eq!(
+            select(None, &args(&["-config", "/v.yaml"])).path,
+            paths::DEFAULT_CONFIG
+        );
     }
 
     #[test]
     fn scalars_and_lists_become_flags() {
         // k3s's own parser test data (testdata/data.yaml).
-        let out = merged(&["foo-bar: baz\na-slice:\n- 1\n- \"2\"\n- \"\"\n- three\nisempty:\nc: b\nislast: true\n"]);
+        let out = merged(&[
+            "foo-bar: baz\na-slice:\n- 1\n- \"2\"\n- \"\"\n- three\nisempty:\nc: b\nislast: true\n",
+        ]);
         assert_eq!(
             out,
             args(&[
@@ -312,16 +318,20 @@ mod tests {
 
     #[test]
     fn key_order_is_first_appearance() {
-        let out = merged(&["a: 1\nb: 2\n", "a: 3\n"]);
-        assert_eq!(out, args(&["--a=3", "--b=2"]));
+        let out = merged(&["aa: 1\nbb: 2\n", "aa: 3\n"]);
+        assert_eq!(out, args(&["--aa=3", "--bb=2"]));
     }
 
     #[test]
     fn values_are_trimmed_and_yaml_1_1_typed() {
-        let out = merged(&["write-kubeconfig-mode: 0644\ndisable-apiserver: yes\nx: ' sp '\n"]);
+        let out = merged(&["write-kubeconfig-mode: 0644\ndisable-apiserver: yes\nxx: ' sp '\n"]);
         assert_eq!(
             out,
-            args(&["--write-kubeconfig-mode=420", "--disable-apiserver=true", "--x=sp"])
+            args(&[
+                "--write-kubeconfig-mode=420",
+                "--disable-apiserver=true",
+                "--xx=sp"
+            ])
         );
     }
 
@@ -343,13 +353,10 @@ mod tests {
     }
 
     fn temp_root(tag: &str) -> (PathBuf, Root) {
-        let dir = std::env::temp_dir().join(format!(
-            "k3s-standin-config-{tag}-{}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("k3s-standin-config-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("etc/rancher/k3s/config.yaml.d/sub.yaml"))
-            .expect("mkdir");
+        std::fs::create_dir_all(dir.join("etc/rancher/k3s/config.yaml.d/sub.yaml")).expect("mkdir");
         (dir.clone(), Root::new(dir))
     }
 
@@ -361,11 +368,11 @@ mod tests {
     fn dropins_in_byte_order_with_suffix_filter() {
         let (dir, root) = temp_root("dropins");
         let d = "etc/rancher/k3s/config.yaml.d";
-        write(&dir, "etc/rancher/k3s/config.yaml", "a: main\n");
-        write(&dir, &format!("{d}/b.yml"), "a+: b\n");
-        write(&dir, &format!("{d}/B.YAML"), "a+: B\n");
-        write(&dir, &format!("{d}/a.yaml"), "a+: a\n");
-        write(&dir, &format!("{d}/c.txt"), "a: nope\n");
+        write(&dir, "etc/rancher/k3s/config.yaml", "aa: main\n");
+        write(&dir, &format!("{d}/b.yml"), "aa+: b\n");
+        write(&dir, &format!("{d}/B.YAML"), "aa+: B\n");
+        write(&dir, &format!("{d}/a.yaml"), "aa+: a\n");
+        write(&dir, &format!("{d}/c.txt"), "aa: nope\n");
         let loaded = load(&root, &select(None, &[])).expect("loads");
         assert_eq!(
             loaded.files,
@@ -378,7 +385,7 @@ mod tests {
         );
         assert_eq!(
             flatten(&loaded.entries),
-            args(&["--a=main", "--a=B", "--a=a", "--a=b"])
+            args(&["--aa=main", "--aa=B", "--aa=a", "--aa=b"])
         );
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -387,7 +394,10 @@ mod tests {
     fn missing_files() {
         let (dir, root) = temp_root("missing");
         std::fs::remove_dir_all(dir.join("etc/rancher/k3s/config.yaml.d")).expect("rm");
-        assert_eq!(load(&root, &select(None, &[])).expect("ok"), Loaded::default());
+        assert_eq!(
+            load(&root, &select(None, &[])).expect("ok"),
+            Loaded::default()
+        );
         let err = load(&root, &select(None, &args(&["-c", "/etc/nope.yaml"])))
             .expect_err("explicit file must exist");
         assert!(err.contains("/etc/nope.yaml"), "{err}");

@@ -61,7 +61,10 @@ pub fn parse(text: &str) -> Result<i64, String> {
                 if overflow {
                     continue;
                 }
-                match frac.checked_mul(10).and_then(|f| f.checked_add(u64::from(d - b'0'))) {
+                match frac
+                    .checked_mul(10)
+                    .and_then(|f| f.checked_add(u64::from(d - b'0')))
+                {
                     Some(next) if next <= LIMIT && frac <= (LIMIT - 1) / 10 => {
                         frac = next;
                         scale *= 10.0;
@@ -109,7 +112,10 @@ pub fn parse(text: &str) -> Result<i64, String> {
                 return Err(invalid());
             }
         }
-        total = total.checked_add(part).filter(|&t| t <= LIMIT).ok_or_else(invalid)?;
+        total = total
+            .checked_add(part)
+            .filter(|&t| t <= LIMIT)
+            .ok_or_else(invalid)?;
     }
     if neg {
         Ok((total as i64).wrapping_neg())
@@ -148,8 +154,14 @@ mod tests {
     #[test]
     fn invalid_durations() {
         assert_eq!(parse(""), Err("time: invalid duration \"\"".into()));
-        assert_eq!(parse("1"), Err("time: missing unit in duration \"1\"".into()));
-        assert_eq!(parse("1d"), Err("time: unknown unit \"d\" in duration \"1d\"".into()));
+        assert_eq!(
+            parse("1"),
+            Err("time: missing unit in duration \"1\"".into())
+        );
+        assert_eq!(
+            parse("1d"),
+            Err("time: unknown unit \"d\" in duration \"1d\"".into())
+        );
         assert!(parse("h").is_err());
         assert!(parse(".h").is_err());
         assert!(parse("-").is_err());

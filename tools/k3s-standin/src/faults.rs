@@ -35,9 +35,12 @@ pub fn parse(text: &str) -> Result<Faults, String> {
             continue;
         }
         let millis = |v: &str| {
-            v.trim()
-                .parse::<u64>()
-                .map_err(|_| format!("faults line {}: {line:?} needs a number of milliseconds", n + 1))
+            v.trim().parse::<u64>().map_err(|_| {
+                format!(
+                    "faults line {}: {line:?} needs a number of milliseconds",
+                    n + 1
+                )
+            })
         };
         match line.split_once('=') {
             None if line == "never-ready" => f.never_ready = true,

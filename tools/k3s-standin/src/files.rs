@@ -7,9 +7,14 @@ use std::path::Path;
 
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), String> {
     let fail = |what: &str, e: std::io::Error| format!("{what} {}: {e}", path.display());
-    let dir = path.parent().ok_or_else(|| format!("{} has no parent directory", path.display()))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| format!("{} has no parent directory", path.display()))?;
     std::fs::create_dir_all(dir).map_err(|e| fail("cannot create the directory of", e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::OpenOptions::new()
@@ -41,7 +46,10 @@ mod tests {
         let path = dir.join("a/b.txt");
         write_atomic(&path, b"hello", 0o640).expect("write");
         assert_eq!(std::fs::read(&path).expect("read"), b"hello");
-        assert_eq!(std::fs::metadata(&path).expect("meta").mode() & 0o7777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").mode() & 0o7777,
+            0o640
+        );
         let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -86,37 +86,122 @@ struct Def {
 }
 
 const DEFS: &[Def] = &[
-    Def { names: &["config", "c"], id: Id::Config, kind: Kind::Str, server_only: false },
-    Def { names: &["kube-apiserver-arg"], id: Id::KubeApiserverArg, kind: Kind::List, server_only: true },
-    Def { names: &["cluster-domain"], id: Id::ClusterDomain, kind: Kind::Str, server_only: true },
-    Def { names: &["https-listen-port"], id: Id::HttpsListenPort, kind: Kind::Int, server_only: true },
-    Def { names: &["disable-apiserver"], id: Id::DisableApiserver, kind: Kind::Bool, server_only: true },
-    Def { names: &["write-kubeconfig-mode"], id: Id::WriteKubeconfigMode, kind: Kind::Str, server_only: true },
-    Def { names: &["token", "t"], id: Id::Token, kind: Kind::Str, server_only: false },
-    Def { names: &["server", "s"], id: Id::Server, kind: Kind::Str, server_only: false },
+    Def {
+        names: &["config", "c"],
+        id: Id::Config,
+        kind: Kind::Str,
+        server_only: false,
+    },
+    Def {
+        names: &["kube-apiserver-arg"],
+        id: Id::KubeApiserverArg,
+        kind: Kind::List,
+        server_only: true,
+    },
+    Def {
+        names: &["cluster-domain"],
+        id: Id::ClusterDomain,
+        kind: Kind::Str,
+        server_only: true,
+    },
+    Def {
+        names: &["https-listen-port"],
+        id: Id::HttpsListenPort,
+        kind: Kind::Int,
+        server_only: true,
+    },
+    Def {
+        names: &["disable-apiserver"],
+        id: Id::DisableApiserver,
+        kind: Kind::Bool,
+        server_only: true,
+    },
+    Def {
+        names: &["write-kubeconfig-mode"],
+        id: Id::WriteKubeconfigMode,
+        kind: Kind::Str,
+        server_only: true,
+    },
+    Def {
+        names: &["token", "t"],
+        id: Id::Token,
+        kind: Kind::Str,
+        server_only: false,
+    },
+    Def {
+        names: &["server", "s"],
+        id: Id::Server,
+        kind: Kind::Str,
+        server_only: false,
+    },
 ];
 
 /// Other `k3s server` flags that `k3s agent` does not define: in a config file
 /// read by an agent they are fatal, as in k3s.
 const OTHER_SERVER_ONLY: &[&str] = &[
-    "advertise-address", "advertise-port", "agent-token", "agent-token-file",
-    "apiserver-bind-address", "apiserver-port", "bind-address", "cluster-cidr",
-    "cluster-dns", "cluster-init", "cluster-reset", "cluster-reset-restore-path",
-    "datastore-cafile", "datastore-certfile", "datastore-endpoint", "datastore-keyfile",
-    "default-local-storage-path", "disable", "disable-cloud-controller",
-    "disable-controller-manager", "disable-etcd", "disable-helm-controller",
-    "disable-kube-proxy", "disable-network-policy", "disable-scheduler",
-    "egress-selector-mode", "embedded-registry", "etcd-arg", "etcd-disable-snapshots",
-    "etcd-expose-metrics", "etcd-s3", "etcd-s3-access-key", "etcd-s3-bucket",
-    "etcd-s3-endpoint", "etcd-s3-endpoint-ca", "etcd-s3-folder", "etcd-s3-region",
-    "etcd-s3-secret-key", "etcd-s3-skip-ssl-verify", "etcd-snapshot-compress",
-    "etcd-snapshot-dir", "etcd-snapshot-name", "etcd-snapshot-retention",
-    "etcd-snapshot-schedule-cron", "flannel-backend", "flannel-external-ip",
-    "flannel-ipv6-masq", "helm-job-image", "kine-tls", "kube-cloud-controller-manager-arg",
-    "kube-controller-manager-arg", "kube-scheduler-arg", "secrets-encryption",
-    "service-cidr", "service-node-port-range", "servicelb-namespace", "supervisor-metrics",
-    "supervisor-port", "system-default-registry", "tls-san", "tls-san-security",
-    "write-kubeconfig", "write-kubeconfig-group",
+    "advertise-address",
+    "advertise-port",
+    "agent-token",
+    "agent-token-file",
+    "apiserver-bind-address",
+    "apiserver-port",
+    "bind-address",
+    "cluster-cidr",
+    "cluster-dns",
+    "cluster-init",
+    "cluster-reset",
+    "cluster-reset-restore-path",
+    "datastore-cafile",
+    "datastore-certfile",
+    "datastore-endpoint",
+    "datastore-keyfile",
+    "default-local-storage-path",
+    "disable",
+    "disable-cloud-controller",
+    "disable-controller-manager",
+    "disable-etcd",
+    "disable-helm-controller",
+    "disable-kube-proxy",
+    "disable-network-policy",
+    "disable-scheduler",
+    "egress-selector-mode",
+    "embedded-registry",
+    "etcd-arg",
+    "etcd-disable-snapshots",
+    "etcd-expose-metrics",
+    "etcd-s3",
+    "etcd-s3-access-key",
+    "etcd-s3-bucket",
+    "etcd-s3-endpoint",
+    "etcd-s3-endpoint-ca",
+    "etcd-s3-folder",
+    "etcd-s3-region",
+    "etcd-s3-secret-key",
+    "etcd-s3-skip-ssl-verify",
+    "etcd-snapshot-compress",
+    "etcd-snapshot-dir",
+    "etcd-snapshot-name",
+    "etcd-snapshot-retention",
+    "etcd-snapshot-schedule-cron",
+    "flannel-backend",
+    "flannel-external-ip",
+    "flannel-ipv6-masq",
+    "helm-job-image",
+    "kine-tls",
+    "kube-cloud-controller-manager-arg",
+    "kube-controller-manager-arg",
+    "kube-scheduler-arg",
+    "secrets-encryption",
+    "service-cidr",
+    "service-node-port-range",
+    "servicelb-namespace",
+    "supervisor-metrics",
+    "supervisor-port",
+    "system-default-registry",
+    "tls-san",
+    "tls-san-security",
+    "write-kubeconfig",
+    "write-kubeconfig-group",
 ];
 
 /// Config keys the stand-in interprets (their values must be scalars).
@@ -153,13 +238,19 @@ impl Acc {
             Id::ClusterDomain => self.cluster_domain = Some(value.to_string()),
             Id::HttpsListenPort => {
                 let port = gostr::parse_int(value, 0).ok_or_else(|| {
-                    format!("invalid value {} for flag -{name}: parse error", gostr::quote(value))
+                    format!(
+                        "invalid value {} for flag -{name}: parse error",
+                        gostr::quote(value)
+                    )
                 })?;
                 self.port = Some(port);
             }
             Id::DisableApiserver => {
                 self.disable_apiserver = gostr::parse_bool(value).ok_or_else(|| {
-                    format!("invalid boolean value {} for -{name}: parse error", gostr::quote(value))
+                    format!(
+                        "invalid boolean value {} for -{name}: parse error",
+                        gostr::quote(value)
+                    )
                 })?;
             }
             Id::WriteKubeconfigMode => self.kubeconfig_mode = Some(value.to_string()),
@@ -172,7 +263,12 @@ impl Acc {
 
 /// Parses config-file flags (`--key=value`, from [`crate::config::flatten`])
 /// followed by command-line flags.
-pub fn parse(role: Role, config_args: &[String], cli_args: &[String], env: &FlagEnv) -> Result<Settings, String> {
+pub fn parse(
+    role: Role,
+    config_args: &[String],
+    cli_args: &[String],
+    env: &FlagEnv,
+) -> Result<Settings, String> {
     let mut acc = Acc {
         token: env.token.clone(),
         server: env.url.clone(),
@@ -203,7 +299,13 @@ pub fn parse(role: Role, config_args: &[String], cli_args: &[String], env: &Flag
             }
             break;
         }
-        let dashes = if arg.starts_with("--") { 2 } else if arg.starts_with('-') { 1 } else { 0 };
+        let dashes = if arg.starts_with("--") {
+            2
+        } else if arg.starts_with('-') {
+            1
+        } else {
+            0
+        };
         if dashes == 0 || arg.len() == 1 {
             return Err(format!("unexpected argument {}", gostr::quote(arg)));
         }
@@ -231,8 +333,14 @@ pub fn parse(role: Role, config_args: &[String], cli_args: &[String], env: &Flag
     }
 
     Ok(Settings {
-        kube_apiserver_args: if acc.cli_list.is_empty() { acc.config_list } else { acc.cli_list },
-        cluster_domain: acc.cluster_domain.unwrap_or_else(|| "cluster.local".to_string()),
+        kube_apiserver_args: if acc.cli_list.is_empty() {
+            acc.config_list
+        } else {
+            acc.cli_list
+        },
+        cluster_domain: acc
+            .cluster_domain
+            .unwrap_or_else(|| "cluster.local".to_string()),
         https_listen_port: acc.port.unwrap_or(6443),
         disable_apiserver: acc.disable_apiserver,
         write_kubeconfig_mode: acc.kubeconfig_mode,
@@ -264,8 +372,16 @@ mod tests {
 
     #[test]
     fn both_value_forms_and_single_dash() {
-        let s = server(&[], &["--cluster-domain", "a.example", "-https-listen-port=7443", "--disable-apiserver"])
-            .expect("ok");
+        let s = server(
+            &[],
+            &[
+                "--cluster-domain",
+                "a.example",
+                "-https-listen-port=7443",
+                "--disable-apiserver",
+            ],
+        )
+        .expect("ok");
         assert_eq!(s.cluster_domain, "a.example");
         assert_eq!(s.https_listen_port, 7443);
         assert!(s.disable_apiserver);
@@ -273,22 +389,40 @@ mod tests {
 
     #[test]
     fn cli_list_replaces_config_list() {
-        let s = server(&["--kube-apiserver-arg=a=1", "--kube-apiserver-arg=b=2"], &[]).expect("ok");
+        let s = server(
+            &["--kube-apiserver-arg=a=1", "--kube-apiserver-arg=b=2"],
+            &[],
+        )
+        .expect("ok");
         assert_eq!(s.kube_apiserver_args, v(&["a=1", "b=2"]));
-        let s = server(&["--kube-apiserver-arg=a=1"], &["--kube-apiserver-arg", "c=3"]).expect("ok");
+        let s = server(
+            &["--kube-apiserver-arg=a=1"],
+            &["--kube-apiserver-arg", "c=3"],
+        )
+        .expect("ok");
         assert_eq!(s.kube_apiserver_args, v(&["c=3"]));
     }
 
     #[test]
     fn cli_scalar_overrides_config() {
-        let s = server(&["--cluster-domain=from.config"], &["--cluster-domain=from.cli"]).expect("ok");
+        let s = server(
+            &["--cluster-domain=from.config"],
+            &["--cluster-domain=from.cli"],
+        )
+        .expect("ok");
         assert_eq!(s.cluster_domain, "from.cli");
     }
 
     #[test]
     fn unknown_cli_flag_is_refused_like_urfave() {
-        assert_eq!(server(&[], &["--nope"]), Err("flag provided but not defined: -nope".into()));
-        assert_eq!(server(&[], &["-x=1"]), Err("flag provided but not defined: -x".into()));
+        assert_eq!(
+            server(&[], &["--nope"]),
+            Err("flag provided but not defined: -nope".into())
+        );
+        assert_eq!(
+            server(&[], &["-x=1"]),
+            Err("flag provided but not defined: -x".into())
+        );
         assert!(server(&[], &["---x"]).is_err());
         assert!(server(&[], &["positional"]).is_err());
         assert_eq!(
@@ -322,14 +456,22 @@ mod tests {
         assert!(agent(&["--cluster-init=true"], &[]).is_err());
         assert!(agent(&["--kube-controller-manager-arg=x=y"], &[]).is_err());
         assert!(agent(&[], &["--cluster-domain", "x"]).is_err());
-        let ok = agent(&["--node-label=a=b"], &["--server", "https://s:6443", "-t", "tok"]).expect("ok");
+        let ok = agent(
+            &["--node-label=a=b"],
+            &["--server", "https://s:6443", "-t", "tok"],
+        )
+        .expect("ok");
         assert_eq!(ok.server.as_deref(), Some("https://s:6443"));
         assert_eq!(ok.token.as_deref(), Some("tok"));
     }
 
     #[test]
     fn env_is_the_default_and_flags_override_it() {
-        let env = FlagEnv { token: Some("env".into()), url: None, kubeconfig_mode: Some("0640".into()) };
+        let env = FlagEnv {
+            token: Some("env".into()),
+            url: None,
+            kubeconfig_mode: Some("0640".into()),
+        };
         let s = parse(Role::Server, &[], &v(&["--token=cli"]), &env).expect("ok");
         assert_eq!(s.token.as_deref(), Some("cli"));
         assert_eq!(s.write_kubeconfig_mode.as_deref(), Some("0640"));

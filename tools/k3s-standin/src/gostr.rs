@@ -23,7 +23,9 @@ pub fn parse_uint(s: &str, base: u32) -> Option<u64> {
     let mut value: u64 = 0;
     for c in digits.chars() {
         let d = c.to_digit(radix)?;
-        value = value.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
+        value = value
+            .checked_mul(u64::from(radix))?
+            .checked_add(u64::from(d))?;
     }
     Some(value)
 }

@@ -36,7 +36,10 @@ fn parse_main(s: &str) -> Result<GoUrl, String> {
         return Err("net/url: invalid control character in URL".into());
     }
     if s == "*" {
-        return Ok(GoUrl { scheme: String::new(), host: None });
+        return Ok(GoUrl {
+            scheme: String::new(),
+            host: None,
+        });
     }
     let (scheme, rest) = split_scheme(s)?;
     let rest = if rest.ends_with('?') && rest.matches('?').count() == 1 {
@@ -86,9 +89,9 @@ fn parse_authority(authority: &str) -> Result<String, String> {
     };
     let host = parse_host(host)?;
     if let Some(userinfo) = userinfo {
-        let valid = userinfo.chars().all(|c| {
-            c.is_ascii_alphanumeric() || "-._:~!$&'()*+,;=%@".contains(c)
-        });
+        let valid = userinfo
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:~!$&'()*+,;=%@".contains(c));
         if !valid {
             return Err("net/url: invalid userinfo".into());
         }
@@ -98,7 +101,9 @@ fn parse_authority(authority: &str) -> Result<String, String> {
 }
 
 fn parse_host(host: &str) -> Result<String, String> {
-    let port_ok = |p: &str| p.is_empty() || (p.starts_with(':') && p[1..].bytes().all(|b| b.is_ascii_digit()));
+    let port_ok = |p: &str| {
+        p.is_empty() || (p.starts_with(':') && p[1..].bytes().all(|b| b.is_ascii_digit()))
+    };
     if host.starts_with('[') {
         let close = host.rfind(']').ok_or("missing ']' in host")?;
         let port = &host[close + 1..];
@@ -143,7 +148,10 @@ fn check_escapes(s: &str, part: Part) -> Result<(), String> {
             let hex = |j: usize| b.get(j).is_some_and(u8::is_ascii_hexdigit);
             if !(hex(i + 1) && hex(i + 2)) {
                 let end = (i + 3).min(b.len());
-                return Err(format!("invalid URL escape {}", quote(&String::from_utf8_lossy(&b[i..end]))));
+                return Err(format!(
+                    "invalid URL escape {}",
+                    quote(&String::from_utf8_lossy(&b[i..end]))
+                ));
             }
             let escaped = &s[i..i + 3];
             if part == Part::Host && b[i + 1] < b'8' && escaped != "%25" {
@@ -190,7 +198,10 @@ mod tests {
     fn rejects_what_go_rejects() {
         // kube-apiserver's own test case.
         let err = parse("http://[::1]:namedport").expect_err("bad port");
-        assert_eq!(err, "parse \"http://[::1]:namedport\": invalid port \":namedport\" after host");
+        assert_eq!(
+            err,
+            "parse \"http://[::1]:namedport\": invalid port \":namedport\" after host"
+        );
         for bad in [
             "https://host:port",
             "https://a b/",

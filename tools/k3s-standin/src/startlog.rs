@@ -38,7 +38,10 @@ impl StartRecord {
         }
         let mut line = self.to_json();
         line.push('\n');
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
         file.write_all(line.as_bytes())
     }
 }

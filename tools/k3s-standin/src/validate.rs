@@ -42,7 +42,10 @@ pub fn check(args: &[String]) -> Result<Apiserver, String> {
             ISSUER => issuers.push(value.to_string()),
             MAX_EXPIRATION => {
                 let d = duration::parse(value).map_err(|e| {
-                    format!("invalid argument {} for \"--{MAX_EXPIRATION}\" flag: {e}", quote(value))
+                    format!(
+                        "invalid argument {} for \"--{MAX_EXPIRATION}\" flag: {e}",
+                        quote(value)
+                    )
                 })?;
                 max_token_expiration = Some(d);
             }
@@ -55,7 +58,9 @@ pub fn check(args: &[String]) -> Result<Apiserver, String> {
     if issuers.first().is_some_and(|i| !i.is_empty()) {
         if let Some(d) = max_token_expiration.filter(|&d| d != 0) {
             if !(duration::HOUR..=(1i64 << 32) * duration::SECOND).contains(&d) {
-                return Err(format!("the {MAX_EXPIRATION} must be between 1 hour and 2^32 seconds"));
+                return Err(format!(
+                    "the {MAX_EXPIRATION} must be between 1 hour and 2^32 seconds"
+                ));
             }
         }
     }
@@ -72,14 +77,20 @@ pub fn check(args: &[String]) -> Result<Apiserver, String> {
                     .then(|| format!("parse {}: whitespace in URL", quote(issuer)))
             });
             if let Some(e) = bad {
-                return Err(format!("{ISSUER} {} contained a ':' but was not a valid URL: {e}", quote(issuer)));
+                return Err(format!(
+                    "{ISSUER} {} contained a ':' but was not a valid URL: {e}",
+                    quote(issuer)
+                ));
             }
         }
         if issuer.is_empty() {
             return Err(format!("{ISSUER} should not be an empty string"));
         }
         if seen.contains(&issuer.as_str()) {
-            return Err(format!("{ISSUER} {} is already specified (duplicate issuer)", quote(issuer)));
+            return Err(format!(
+                "{ISSUER} {} is already specified (duplicate issuer)",
+                quote(issuer)
+            ));
         }
         seen.push(issuer);
     }
@@ -87,7 +98,10 @@ pub fn check(args: &[String]) -> Result<Apiserver, String> {
         return Err(format!("{ISSUER} is a required flag"));
     }
 
-    Ok(Apiserver { issuers, max_token_expiration })
+    Ok(Apiserver {
+        issuers,
+        max_token_expiration,
+    })
 }
 
 #[cfg(test)]
@@ -121,13 +135,19 @@ mod tests {
             &format!("--service-account-issuer={DEFAULT}"),
         ])
         .expect_err("duplicate");
-        assert!(err.contains("is already specified") && err.contains("duplicate"), "{err}");
+        assert!(
+            err.contains("is already specified") && err.contains("duplicate"),
+            "{err}"
+        );
     }
 
     #[test]
     fn bad_issuers_are_refused() {
         let err = run(&["--service-account-issuer=http://[::1]:namedport"]).expect_err("bad url");
-        assert!(err.contains("contained a ':' but was not a valid URL"), "{err}");
+        assert!(
+            err.contains("contained a ':' but was not a valid URL"),
+            "{err}"
+        );
         assert!(run(&["--service-account-issuer=https://a.example/x y"]).is_err());
         assert!(run(&["--service-account-issuer=https://a\u{7}.example/"]).is_err());
         let err = run(&["--service-account-issuer="]).expect_err("empty");
@@ -146,7 +166,12 @@ mod tests {
     #[test]
     fn max_expiration_bounds() {
         let issuer = format!("--service-account-issuer={DEFAULT}");
-        let exp = |d: &str| run(&[&issuer, &format!("--service-account-max-token-expiration={d}")]);
+        let exp = |d: &str| {
+            run(&[
+                &issuer,
+                &format!("--service-account-max-token-expiration={d}"),
+            ])
+        };
         assert!(exp("1h").is_ok());
         assert!(exp("4294967296s").is_ok());
         assert!(exp("0s").is_ok());
@@ -159,7 +184,12 @@ mod tests {
             "invalid argument \"24\" for \"--service-account-max-token-expiration\" flag: time: missing unit in duration \"24\""
         );
         // The last value wins, as for any pflag duration.
-        assert!(run(&[&issuer, "--service-account-max-token-expiration=1m", "--service-account-max-token-expiration=2h"]).is_ok());
+        assert!(run(&[
+            &issuer,
+            "--service-account-max-token-expiration=1m",
+            "--service-account-max-token-expiration=2h"
+        ])
+        .is_ok());
     }
 
     #[test]

@@ -151,10 +151,7 @@ impl<'a> Builder<'a> {
                         continue;
                     }
                     if !key.is_scalar() {
-                        return Err(format!(
-                            "yaml: unsupported {} as a mapping key",
-                            key.kind()
-                        ));
+                        return Err(format!("yaml: unsupported {} as a mapping key", key.kind()));
                     }
                     items.push((key, value));
                 }
@@ -274,7 +271,11 @@ pub fn resolve_plain(s: &str) -> Value {
     }
     match s.as_bytes()[0] {
         b'.' => match parse_finite(s) {
-            Some(f) if s[1..].bytes().all(|b| b.is_ascii_digit() || b"eE+-".contains(&b)) => {
+            Some(f)
+                if s[1..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || b"eE+-".contains(&b)) =>
+            {
                 Value::Float(f)
             }
             _ => Value::Str(s.to_string()),
@@ -285,7 +286,9 @@ pub fn resolve_plain(s: &str) -> Value {
                 Value::Int(i)
             } else if let Some(u) = gostr::parse_uint(&plain, 0) {
                 Value::Uint(u)
-            } else if let Some(f) = yaml_style_float(&plain).then(|| parse_finite(&plain)).flatten()
+            } else if let Some(f) = yaml_style_float(&plain)
+                .then(|| parse_finite(&plain))
+                .flatten()
             {
                 Value::Float(f)
             } else {
@@ -387,6 +390,9 @@ mod tests {
     #[test]
     fn yaml_1_1_scalars() {
         assert_eq!(resolve_plain("yes"), Value::Bool(true));
+        // YAML 1.1: a bare `y` or `n` in a list is a bool, not a letter.
+        assert_eq!(resolve_plain("y"), Value::Bool(true));
+        assert_eq!(resolve_plain("n"), Value::Bool(false));
         assert_eq!(resolve_plain("Off"), Value::Bool(false));
         assert_eq!(resolve_plain("~"), Value::Null);
         assert_eq!(resolve_plain("0644"), Value::Int(420));
@@ -398,10 +404,7 @@ mod tests {
         assert_eq!(resolve_plain("24h"), s("24h"));
         assert_eq!(resolve_plain("2024-01-02"), s("2024-01-02"));
         assert_eq!(resolve_plain("1e400"), s("1e400"));
-        assert_eq!(
-            resolve_plain("18446744073709551615"),
-            Value::Uint(u64::MAX)
-        );
+        assert_eq!(resolve_plain("18446744073709551615"), Value::Uint(u64::MAX));
     }
 
     #[test]
@@ -430,8 +433,8 @@ mod tests {
 
     #[test]
     fn quoted_and_tagged_scalars_stay_strings() {
-        let m = parse_mapping("a: '0644'\nb: \"yes\"\nc: !!str 12\nd: |\n  text\n")
-            .expect("parses");
+        let m =
+            parse_mapping("a: '0644'\nb: \"yes\"\nc: !!str 12\nd: |\n  text\n").expect("parses");
         assert_eq!(m[0].1, s("0644"));
         assert_eq!(m[1].1, s("yes"));
         assert_eq!(m[2].1, s("12"));
@@ -463,9 +466,9 @@ mod tests {
 
     #[test]
     fn anchors_and_aliases_expand() {
-        let m = parse_mapping("base: &b [x, y]\nother: *b\none: &o z\ntwo: *o\n").expect("parses");
-        assert_eq!(m[1].1, Value::Seq(vec![s("x"), s("y")]));
-        assert_eq!(m[3].1, s("z"));
+        let m = parse_mapping("base: &b [x, z]\nother: *b\none: &o w\ntwo: *o\n").expect("parses");
+        assert_eq!(m[1].1, Value::Seq(vec![s("x"), s("z")]));
+        assert_eq!(m[3].1, s("w"));
         assert!(parse_mapping("a: *nope\n").is_err());
     }
 

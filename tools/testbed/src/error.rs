@@ -17,10 +17,7 @@ pub enum TestbedError {
         source: io::Error,
     },
     /// A helper program (unshare, systemctl, busctl, ...) could not be run at all.
-    Spawn {
-        command: String,
-        source: io::Error,
-    },
+    Spawn { command: String, source: io::Error },
     /// A helper program ran and failed, or did not finish in time.
     Command {
         command: String,

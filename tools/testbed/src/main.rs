@@ -153,9 +153,8 @@ fn up(a: Args, dir: PathBuf) -> Result<ExitCode, CliError> {
         let _ = writeln!(env, "export {k}={v}");
     }
     let env_file = tb.dir().join("env");
-    std::fs::write(&env_file, env).map_err(|e| {
-        CliError::Usage(format!("cannot write {}: {e}", env_file.display()))
-    })?;
+    std::fs::write(&env_file, env)
+        .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", env_file.display())))?;
     let t = tb.timings();
     eprintln!(
         "testbed: up (manager {} ms, unit {} ms, port {}); source {}",

@@ -114,10 +114,7 @@ impl Manager {
     }
 
     pub(crate) fn log_tail(&self) -> String {
-        tail(
-            &std::fs::read_to_string(&self.log).unwrap_or_default(),
-            30,
-        )
+        tail(&std::fs::read_to_string(&self.log).unwrap_or_default(), 30)
     }
 
     /// Still running? Reaps our child when it has exited.

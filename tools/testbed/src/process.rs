@@ -80,7 +80,10 @@ pub(crate) fn pid_alive(pid: u32) -> bool {
     };
     // Format: "pid (comm) S ...": comm may contain spaces and parentheses, so take the
     // state after the last ')'.
-    match stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next()) {
+    match stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+    {
         Some(state) => state != "Z" && state != "X",
         None => false,
     }

@@ -45,7 +45,10 @@ impl State {
         let path = dir.join(FILE);
         let text = fs::read_to_string(&path).map_err(|e| TestbedError::io("read", &path, e))?;
         let v: Value = serde_json::from_str(&text).map_err(|e| {
-            TestbedError::Invalid(format!("{} is not a testbed state file: {e}", path.display()))
+            TestbedError::Invalid(format!(
+                "{} is not a testbed state file: {e}",
+                path.display()
+            ))
         })?;
         let bad = |field: &str| {
             TestbedError::Invalid(format!(
@@ -53,7 +56,12 @@ impl State {
                 path.display()
             ))
         };
-        let s = |field: &str| v[field].as_str().map(str::to_string).ok_or_else(|| bad(field));
+        let s = |field: &str| {
+            v[field]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| bad(field))
+        };
         let n = |field: &str| v[field].as_u64().ok_or_else(|| bad(field));
         Ok(State {
             id: s("id")?,

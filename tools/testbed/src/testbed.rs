@@ -63,7 +63,13 @@ impl Testbed {
         };
         let program = match &opts.program {
             Some(p) if p.is_file() => p.clone(),
-            Some(p) => return Err(TestbedError::io("find", p, std::io::ErrorKind::NotFound.into())),
+            Some(p) => {
+                return Err(TestbedError::io(
+                    "find",
+                    p,
+                    std::io::ErrorKind::NotFound.into(),
+                ))
+            }
             None => standin::locate()?,
         };
         let dir = make_dir(opts.dir.as_deref(), &id)?;
@@ -449,7 +455,8 @@ fn validate(opts: &TestbedOptions) -> Result<(), TestbedError> {
     let u = &opts.unit_name;
     let ok = u.ends_with(".service")
         && u.len() > ".service".len()
-        && u.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c));
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c));
     if !ok {
         return Err(TestbedError::Invalid(format!(
             "unit name {u:?} must look like \"k3s.service\""

@@ -162,7 +162,10 @@ mod tests {
         let env = vec![("K3S_STANDIN_ROOT".to_string(), "/tb/root".to_string())];
         let u = render(&spec(&[], &env)).unwrap();
         assert!(u.contains("\nType=notify\n"), "{u}");
-        assert!(u.contains("\nEnvironment=K3S_STANDIN_ROOT=/tb/root\n"), "{u}");
+        assert!(
+            u.contains("\nEnvironment=K3S_STANDIN_ROOT=/tb/root\n"),
+            "{u}"
+        );
         assert!(u.contains("\nExecStart=/tb/bin/k3s server\n"), "{u}");
         assert!(u.contains("\nTimeoutStartSec=30s\n"), "{u}");
         assert!(!u.contains("Restart="), "{u}");
@@ -223,13 +226,25 @@ mod tests {
         assert_eq!(effective_config(&none, &[]), DEFAULT_CONFIG);
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            effective_config(&none, &args(&["--config", "/var/.eflow/config/k3s/k3s-config.yml"])),
+            effective_config(
+                &none,
+                &args(&["--config", "/var/.eflow/config/k3s/k3s-config.yml"])
+            ),
             "/var/.eflow/config/k3s/k3s-config.yml"
         );
-        assert_eq!(effective_config(&none, &args(&["-c", "/a.yaml"])), "/a.yaml");
-        assert_eq!(effective_config(&none, &args(&["--config=/b.yaml"])), "/b.yaml");
+        assert_eq!(
+            effective_config(&none, &args(&["-c", "/a.yaml"])),
+            "/a.yaml"
+        );
+        assert_eq!(
+            effective_config(&none, &args(&["--config=/b.yaml"])),
+            "/b.yaml"
+        );
         let env = vec![("K3S_CONFIG_FILE".to_string(), "/env.yaml".to_string())];
-        assert_eq!(effective_config(&env, &args(&["-c", "/a.yaml"])), "/env.yaml");
+        assert_eq!(
+            effective_config(&env, &args(&["-c", "/a.yaml"])),
+            "/env.yaml"
+        );
     }
 
     #[test]

@@ -14,7 +14,10 @@ use testbed::{Role, Testbed, TestbedError, TestbedOptions};
 fn start_restart_stop() {
     let tb = Testbed::start(scripted()).unwrap();
     let t = tb.timings();
-    eprintln!("manager up {:?}, unit start {:?}", t.manager_up, t.unit_start);
+    eprintln!(
+        "manager up {:?}, unit start {:?}",
+        t.manager_up, t.unit_start
+    );
     assert_eq!(tb.unit_active_state(), "active");
     let first = tb.main_pid().unwrap();
 
@@ -23,11 +26,18 @@ fn start_restart_stop() {
     let keys: Vec<&str> = env.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         keys,
-        ["XDG_RUNTIME_DIR", "DBUS_SYSTEM_BUS_ADDRESS", "DBUS_SESSION_BUS_ADDRESS"]
+        [
+            "XDG_RUNTIME_DIR",
+            "DBUS_SYSTEM_BUS_ADDRESS",
+            "DBUS_SESSION_BUS_ADDRESS"
+        ]
     );
     let out = Command::new("busctl")
         .args(["--system", "get-property", "org.freedesktop.systemd1"])
-        .args(["/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager"])
+        .args([
+            "/org/freedesktop/systemd1",
+            "org.freedesktop.systemd1.Manager",
+        ])
         .arg("SystemState")
         .envs(env)
         .output()
@@ -43,7 +53,10 @@ fn start_restart_stop() {
     );
     // ExecStart reads like k3s's: `.../k3s server`.
     let exec = tb.unit_property("ExecStart");
-    assert!(exec.contains("/bin/k3s ; argv[]=") && exec.contains("/bin/k3s server"), "{exec}");
+    assert!(
+        exec.contains("/bin/k3s ; argv[]=") && exec.contains("/bin/k3s server"),
+        "{exec}"
+    );
 
     let t = Instant::now();
     assert!(tb.systemctl(&["restart", "k3s.service"]).status.success());
@@ -57,7 +70,10 @@ fn start_restart_stop() {
         .root()
         .join("etc/rancher/k3s/config.yaml.d/00-testbed-port.yaml");
     let text = fs::read_to_string(dropin).unwrap();
-    assert!(text.contains(&format!("\nhttps-listen-port: {}\n", tb.https_port())), "{text}");
+    assert!(
+        text.contains(&format!("\nhttps-listen-port: {}\n", tb.https_port())),
+        "{text}"
+    );
     assert!(!tb.config_path().exists());
 
     let dir = tb.dir().to_path_buf();
@@ -81,15 +97,27 @@ fn config_file_follows_k3s_rules_and_files_are_written() {
     .unwrap();
     assert_eq!(tb.config_file(), "/etc/k3s/custom.yaml");
     assert_eq!(fs::read_to_string(tb.config_path()).unwrap(), yaml);
-    assert!(tb.root().join("etc/k3s/custom.yaml.d/00-testbed-port.yaml").is_file());
+    assert!(tb
+        .root()
+        .join("etc/k3s/custom.yaml.d/00-testbed-port.yaml")
+        .is_file());
     assert!(!tb.root().join("etc/rancher").exists());
-    assert_eq!(fs::read_to_string(tb.root().join("var/.eflow/marker")).unwrap(), "x");
+    assert_eq!(
+        fs::read_to_string(tb.root().join("var/.eflow/marker")).unwrap(),
+        "x"
+    );
     // start_k3s: false leaves the unit loaded but not started.
     assert_eq!(tb.unit_active_state(), "inactive");
     assert!(tb.starts().is_empty());
     let env = tb.unit_property("Environment");
-    assert!(env.contains("K3S_CONFIG_FILE=/etc/k3s/custom.yaml"), "{env}");
-    assert!(env.contains(&format!("K3S_STANDIN_ROOT={}", tb.root().display())), "{env}");
+    assert!(
+        env.contains("K3S_CONFIG_FILE=/etc/k3s/custom.yaml"),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("K3S_STANDIN_ROOT={}", tb.root().display())),
+        "{env}"
+    );
     tb.stop();
 }
 
@@ -104,7 +132,10 @@ fn agent_role() {
     assert_eq!(tb.unit_name(), "k3s-agent.service");
     assert_eq!(tb.unit_active_state(), "active");
     let exec = tb.unit_property("ExecStart");
-    assert!(exec.contains("/bin/k3s agent --server https://127.0.0.1:6443 "), "{exec}");
+    assert!(
+        exec.contains("/bin/k3s agent --server https://127.0.0.1:6443 "),
+        "{exec}"
+    );
     assert_eq!(tb.starts()[0]["role"], "agent");
     // Agents get no port drop-in (k3s agent does not serve the API).
     assert!(!tb.root().join("etc/rancher/k3s/config.yaml.d").exists());
@@ -121,7 +152,10 @@ fn faults_file_is_replaced_atomically() {
     .unwrap();
     let path = tb.root().join("var/lib/rancher/k3s/standin/faults");
     tb.set_faults(&["refuse-start 1", "delay-ready 2s"]);
-    assert_eq!(fs::read_to_string(&path).unwrap(), "refuse-start 1\ndelay-ready 2s\n");
+    assert_eq!(
+        fs::read_to_string(&path).unwrap(),
+        "refuse-start 1\ndelay-ready 2s\n"
+    );
     tb.set_faults(&[]);
     assert_eq!(fs::read_to_string(&path).unwrap(), "");
     tb.stop();
@@ -175,7 +209,10 @@ fn missing_program_is_a_clear_error() {
     })
     .err()
     .expect("start must fail");
-    assert!(err.to_string().contains("/nonexistent/k3s-standin"), "{err}");
+    assert!(
+        err.to_string().contains("/nonexistent/k3s-standin"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -184,15 +221,22 @@ fn teardown_leaves_no_process_cgroup_or_dir() {
         let tb = Testbed::start(scripted()).unwrap();
         let main = tb.main_pid().unwrap();
         let pids = tb.pids();
-        assert!(pids.contains(&tb.manager_pid()) && pids.contains(&main), "{pids:?}");
+        assert!(
+            pids.contains(&tb.manager_pid()) && pids.contains(&main),
+            "{pids:?}"
+        );
         assert!(pids.len() >= 3, "manager, dbus-daemon, stand-in: {pids:?}");
         let cg = cgroup_of(main);
         let top = cg.split('/').nth(1).unwrap().to_string();
-        let cgroup_dirs: Vec<PathBuf> = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup/systemd", "/sys/fs/cgroup"]
-            .iter()
-            .map(|m| PathBuf::from(m).join(&top))
-            .filter(|p| p.exists())
-            .collect();
+        let cgroup_dirs: Vec<PathBuf> = [
+            "/sys/fs/cgroup/unified",
+            "/sys/fs/cgroup/systemd",
+            "/sys/fs/cgroup",
+        ]
+        .iter()
+        .map(|m| PathBuf::from(m).join(&top))
+        .filter(|p| p.exists())
+        .collect();
         assert!(!cgroup_dirs.is_empty());
         let dir = tb.dir().to_path_buf();
         if by_drop {
@@ -200,7 +244,10 @@ fn teardown_leaves_no_process_cgroup_or_dir() {
         } else {
             tb.teardown().unwrap();
         }
-        assert!(eventually(5, || pids.iter().all(|p| gone(*p))), "left: {pids:?}");
+        assert!(
+            eventually(5, || pids.iter().all(|p| gone(*p))),
+            "left: {pids:?}"
+        );
         for d in &cgroup_dirs {
             assert!(!d.exists(), "{} left", d.display());
         }
@@ -222,7 +269,10 @@ fn teardown_kills_a_stand_in_that_ignores_sigterm() {
     tb.teardown().unwrap();
     eprintln!("teardown of a stuck stand-in: {:?}", t.elapsed());
     assert!(t.elapsed() < Duration::from_secs(15));
-    assert!(eventually(5, || pids.iter().all(|p| gone(*p))), "left: {pids:?}");
+    assert!(
+        eventually(5, || pids.iter().all(|p| gone(*p))),
+        "left: {pids:?}"
+    );
     assert!(processes_mentioning(&dir).is_empty());
 }
 
@@ -236,7 +286,10 @@ fn restart_always_brings_a_killed_stand_in_back() {
     .unwrap();
     assert_eq!(tb.unit_property("Restart"), "always");
     let first = tb.main_pid().unwrap();
-    Command::new("kill").args(["-KILL", &first.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-KILL", &first.to_string()])
+        .status()
+        .unwrap();
     assert!(eventually(10, || tb.main_pid().is_some_and(|p| p != first)
         && tb.unit_active_state() == "active"));
     assert_eq!(tb.starts().len(), 2);
@@ -254,10 +307,14 @@ fn stale_cgroups_of_dead_owners_are_swept() {
     let mut owner = Command::new("true").spawn().unwrap();
     let dead = owner.id();
     owner.wait().unwrap();
+    // Built under another name and renamed, so that a sweep running in a parallel test
+    // process never sees it half-made.
+    let setup = mount.join(format!("testbed-setup-{}", std::process::id()));
     let stale = mount.join(format!("testbed-{dead}-0"));
-    fs::create_dir(&stale).unwrap();
+    fs::create_dir(&setup).unwrap();
     let mut orphan = Command::new("sleep").arg("300").spawn().unwrap();
-    fs::write(stale.join("cgroup.procs"), orphan.id().to_string()).unwrap();
+    fs::write(setup.join("cgroup.procs"), orphan.id().to_string()).unwrap();
+    fs::rename(&setup, &stale).unwrap();
 
     let tb = Testbed::start(TestbedOptions {
         start_k3s: false,

@@ -51,7 +51,10 @@ pub fn start_pids(starts: &[serde_json::Value]) -> Vec<u64> {
 pub fn cgroup_of(pid: u32) -> String {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
     text.lines()
-        .find_map(|l| l.strip_prefix("0::").or_else(|| l.split_once(":name=systemd:").map(|x| x.1)))
+        .find_map(|l| {
+            l.strip_prefix("0::")
+                .or_else(|| l.split_once(":name=systemd:").map(|x| x.1))
+        })
         .unwrap_or_default()
         .to_string()
 }
