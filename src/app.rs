@@ -12,7 +12,12 @@ use crate::plan::{self, Context, HostDecision, Live, ResolvedIssuer};
 use crate::report::{self, FlavorReport, IssuerReport, Outcome, Report, StepStatus};
 
 /// Runs the command; writes its output to `out`/`err`; returns the exit code.
-pub async fn run(cli: Cli, env: &[(String, String)], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub async fn run(
+    cli: Cli,
+    env: &[(String, String)],
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let format = cli.global.output;
     let command = command_name(&cli.command);
     match &cli.command {
@@ -33,13 +38,15 @@ pub async fn run(cli: Cli, env: &[(String, String)], out: &mut dyn Write, err: &
     let root = HostRoot::new(&cli.global.root);
     let result = match &cli.command {
         Command::Config(c) => config_command(&cli, c, &root, env, out).map(|()| None),
-        _ => report_command(&cli, command, &root, env, err).await.map(Some),
+        _ => report_command(&cli, command, &root, env, err)
+            .await
+            .map(Some),
     };
     let report = match result {
         Ok(None) => return 0,
         Ok(Some(r)) => r,
         Err((e, partial)) => {
-            let mut r = partial.unwrap_or_else(|| Report::new(command));
+            let mut r = partial.map(|b| *b).unwrap_or_else(|| Report::new(command));
             r.fail(&e);
             if format == OutputFormat::Human || matches!(cli.command, Command::Config(_)) {
                 let _ = report::write_error_chain(err, &e);
@@ -73,18 +80,25 @@ fn command_name(c: &Command) -> &'static str {
     }
 }
 
-type Failed = (Error, Option<Report>);
+type Failed = (Error, Option<Box<Report>>);
 
 fn settings(cli: &Cli, root: &HostRoot, env: &[(String, String)]) -> Result<Settings> {
     let mut layers = Layers::load(root, cli.global.config.as_deref(), env)?;
     if let Some(url) = &cli.global.issuer_url {
-        let spec = config::key_spec("issuer.url").ok_or_else(|| Error::Internal("issuer.url key missing".into()))?;
+        let spec = config::key_spec("issuer.url")
+            .ok_or_else(|| Error::Internal("issuer.url key missing".into()))?;
         layers.set(spec, url.clone(), "--issuer-url".into())?;
     }
     Ok(Settings::from_layers(layers)?)
 }
 
-fn config_command(cli: &Cli, c: &ConfigCommand, root: &HostRoot, env: &[(String, String)], out: &mut dyn Write) -> Result<(), Failed> {
+fn config_command(
+    cli: &Cli,
+    c: &ConfigCommand,
+    root: &HostRoot,
+    env: &[(String, String)],
+    out: &mut dyn Write,
+) -> Result<(), Failed> {
     let fail = |e: Error| (e, None);
     match c {
         ConfigCommand::Show => {
@@ -93,7 +107,11 @@ fn config_command(cli: &Cli, c: &ConfigCommand, root: &HostRoot, env: &[(String,
             Ok(())
         }
         ConfigCommand::Set { key, value } => {
-            let file = cli.global.config.clone().unwrap_or_else(|| root.resolve(AIO_CONFIG_FILE));
+            let file = cli
+                .global
+                .config
+                .clone()
+                .unwrap_or_else(|| root.resolve(AIO_CONFIG_FILE));
             config::set_in_file(&file, key, value).map_err(|e| fail(e.into()))?;
             let _ = writeln!(out, "{key} = {value:?} in {}", file.display());
             Ok(())
@@ -101,11 +119,18 @@ fn config_command(cli: &Cli, c: &ConfigCommand, root: &HostRoot, env: &[(String,
     }
 }
 
-async fn report_command(cli: &Cli, command: &'static str, root: &HostRoot, env: &[(String, String)], err: &mut dyn Write) -> Result<Report, Failed> {
+async fn report_command(
+    cli: &Cli,
+    command: &'static str,
+    root: &HostRoot,
+    env: &[(String, String)],
+    err: &mut dyn Write,
+) -> Result<Report, Failed> {
     let settings = settings(cli, root, env).map_err(|e| (e, None))?;
     let ctx = Context::new(root.clone(), settings).await;
     let mut report = Report::new(command);
-    let human_tty = cli.global.output == OutputFormat::Human && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let human_tty = cli.global.output == OutputFormat::Human
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut progress = |what: &str, waited: Duration| {
         if waited < Duration::from_secs(2) {
             return;
@@ -143,7 +168,7 @@ async fn report_command(cli: &Cli, command: &'static str, root: &HostRoot, env: 
     }
     match result {
         Ok(()) => Ok(report),
-        Err(e) => Err((e, Some(report))),
+        Err(e) => Err((e, Some(Box::new(report)))),
     }
 }
 
@@ -188,7 +213,12 @@ async fn plan_command(ctx: &Context, report: &mut Report) -> Result<()> {
     let p = plan::build(ctx).await?;
     describe(report, &p.detection, Some(&p.issuer));
     let now = Instant::now();
-    report.step("detect", StepStatus::Unchanged, flavor_line(&p.detection), now);
+    report.step(
+        "detect",
+        StepStatus::Unchanged,
+        flavor_line(&p.detection),
+        now,
+    );
     let hp = match &p.host {
         HostDecision::NotApplicable(reason) => {
             report.step("config", StepStatus::Skipped, reason.clone(), now);
@@ -200,9 +230,22 @@ async fn plan_command(ctx: &Context, report: &mut Report) -> Result<()> {
     if let Some(new) = &hp.new_text {
         let name = hp.target_path.display().to_string();
         report.diff = crate::diff::unified(&name, &name, hp.old_text.as_deref().unwrap_or(""), new);
-        report.step("config", StepStatus::Changed, format!("would update {name}: issuers {}", hp.after.issuers.join(", ")), now);
+        report.step(
+            "config",
+            StepStatus::Changed,
+            format!(
+                "would update {name}: issuers {}",
+                hp.after.issuers.join(", ")
+            ),
+            now,
+        );
     } else {
-        report.step("config", StepStatus::Unchanged, format!("{} already in desired state", hp.target_path.display()), now);
+        report.step(
+            "config",
+            StepStatus::Unchanged,
+            format!("{} already in desired state", hp.target_path.display()),
+            now,
+        );
     }
     match p.restart {
         Some(reason) => {
@@ -244,26 +287,44 @@ async fn status(ctx: &Context, report: &mut Report) -> Result<()> {
     let want = crate::k3s::intent::desired(&eff, &plan::intent(&ctx.settings, &issuer));
     let mut in_state = true;
     if want.is_met_by(&eff) {
-        report.step("config", StepStatus::Unchanged, format!("issuers {}", eff.issuers.join(", ")), now);
+        report.step(
+            "config",
+            StepStatus::Unchanged,
+            format!("issuers {}", eff.issuers.join(", ")),
+            now,
+        );
     } else {
         in_state = false;
         report.step(
             "config",
             StepStatus::Failed,
-            format!("issuers {:?}, max-token-expiration {:?}; want {:?}, {:?}", eff.issuers, eff.max_token_expiration, want.issuers, want.max_token_expiration),
+            format!(
+                "issuers {:?}, max-token-expiration {:?}; want {:?}, {:?}",
+                eff.issuers, eff.max_token_expiration, want.issuers, want.max_token_expiration
+            ),
             now,
         );
     }
     let t = Instant::now();
     match plan::live(&ctx.root, None).await {
-        Live::Issuer(i) if i == issuer.url => report.step("live", StepStatus::Unchanged, format!("live issuer is {i}"), t),
+        Live::Issuer(i) if i == issuer.url => report.step(
+            "live",
+            StepStatus::Unchanged,
+            format!("live issuer is {i}"),
+            t,
+        ),
         Live::Issuer(i) => {
             in_state = false;
             report.step("live", StepStatus::Failed, format!("live issuer is {i}"), t);
         }
         Live::Unknown(e) => {
             in_state = false;
-            report.step("live", StepStatus::Failed, format!("live issuer unknown: {e}"), t);
+            report.step(
+                "live",
+                StepStatus::Failed,
+                format!("live issuer unknown: {e}"),
+                t,
+            );
         }
     }
     if !in_state {
@@ -279,12 +340,19 @@ async fn rollback(ctx: &Context, report: &mut Report) -> Result<()> {
     describe(report, &d, None);
     let state = crate::state::StateDir::new(&ctx.root);
     let Some(record) = state.last_apply()? else {
-        report.step("rollback", StepStatus::Unchanged, "nothing to roll back (no apply recorded)", t);
+        report.step(
+            "rollback",
+            StepStatus::Unchanged,
+            "nothing to roll back (no apply recorded)",
+            t,
+        );
         return Ok(());
     };
     let old = state.backup_text(&record)?;
     let (Some(unit), Some(systemd)) = (d.unit.as_deref(), ctx.systemd.as_ref()) else {
-        return Err(Error::Unsupported("rollback needs the k3s unit and systemd on the system bus".into()));
+        return Err(Error::Unsupported(
+            "rollback needs the k3s unit and systemd on the system bus".into(),
+        ));
     };
     // The issuer k3s will run with once the old file is back.
     let sources = plan::load_sources(ctx, &d)?;
@@ -294,13 +362,23 @@ async fn rollback(ctx: &Context, report: &mut Report) -> Result<()> {
     let expect = expect.first().cloned().unwrap_or_default();
     crate::apply::restore(ctx, systemd, unit, &record, old.as_deref(), &expect)
         .await
-        .map_err(|e| Error::RollbackFailed { message: e.one_line() })?;
+        .map_err(|e| Error::RollbackFailed {
+            message: e.one_line(),
+        })?;
     report.restarted = true;
     report.outcome = Outcome::Changed;
     let what = match &record.backup {
         Some(b) => format!("restored {} from backup {b}", record.target.display()),
-        None => format!("removed {} (it did not exist before)", record.target.display()),
+        None => format!(
+            "removed {} (it did not exist before)",
+            record.target.display()
+        ),
     };
-    report.step("rollback", StepStatus::Changed, format!("{what}; live issuer is {expect}"), t);
+    report.step(
+        "rollback",
+        StepStatus::Changed,
+        format!("{what}; live issuer is {expect}"),
+        t,
+    );
     Ok(())
 }

@@ -19,11 +19,26 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
     let started = Instant::now();
     let plan = plan::build(ctx).await?;
     crate::app::describe(report, &plan.detection, Some(&plan.issuer));
-    report.step("detect", StepStatus::Unchanged, crate::app::flavor_line(&plan.detection), started);
-    report.step("issuer", StepStatus::Unchanged, format!("{} ({})", plan.issuer.url, plan.issuer.source.as_str()), started);
+    report.step(
+        "detect",
+        StepStatus::Unchanged,
+        crate::app::flavor_line(&plan.detection),
+        started,
+    );
+    report.step(
+        "issuer",
+        StepStatus::Unchanged,
+        format!("{} ({})", plan.issuer.url, plan.issuer.source.as_str()),
+        started,
+    );
     let hp = match &plan.host {
         HostDecision::NotApplicable(reason) => {
-            report.step("config", StepStatus::Skipped, reason.clone(), Instant::now());
+            report.step(
+                "config",
+                StepStatus::Skipped,
+                reason.clone(),
+                Instant::now(),
+            );
             report.outcome = Outcome::NotApplicable;
             return Ok(());
         }
@@ -34,7 +49,8 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
     if will_restart {
         if unit.is_none() {
             return Err(Error::Unsupported(
-                "k3s needs a restart but no k3s unit was found (set [k3s] unit); nothing changed".into(),
+                "k3s needs a restart but no k3s unit was found (set [k3s] unit); nothing changed"
+                    .into(),
             ));
         }
         if ctx.systemd.is_none() {
@@ -55,27 +71,48 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
         report.step(
             "config",
             StepStatus::Changed,
-            format!("{} updated (issuers {})", hp.target_path.display(), hp.after.issuers.join(", ")),
+            format!(
+                "{} updated (issuers {})",
+                hp.target_path.display(),
+                hp.after.issuers.join(", ")
+            ),
             t,
         );
         report.outcome = Outcome::Changed;
         Some(record)
     } else {
-        report.step("config", StepStatus::Unchanged, format!("{} already in desired state", hp.target_path.display()), t);
+        report.step(
+            "config",
+            StepStatus::Unchanged,
+            format!("{} already in desired state", hp.target_path.display()),
+            t,
+        );
         None
     };
     let Some(reason) = plan.restart else {
-        report.step("restart", StepStatus::Unchanged, "not needed", Instant::now());
+        report.step(
+            "restart",
+            StepStatus::Unchanged,
+            "not needed",
+            Instant::now(),
+        );
         verify_unchanged(report, &plan.live, &hp.desired.issuers[0]);
         return Ok(());
     };
     if !ctx.settings.k3s.restart {
-        report.step("restart", StepStatus::Skipped, "restart pending ([k3s] restart = false)", Instant::now());
+        report.step(
+            "restart",
+            StepStatus::Skipped,
+            "restart pending ([k3s] restart = false)",
+            Instant::now(),
+        );
         report.outcome = Outcome::Changed;
         return Ok(());
     }
     let (Some(unit), Some(systemd)) = (unit, ctx.systemd.as_ref()) else {
-        return Err(Error::Internal("restart needed but the unit or systemd went away".into()));
+        return Err(Error::Internal(
+            "restart needed but the unit or systemd went away".into(),
+        ));
     };
     let why = match reason {
         RestartReason::FileChanged => "config changed",
@@ -84,14 +121,27 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
     let deadline = ctx.settings.k3s.restart_timeout;
     let t = Instant::now();
     let restarted = systemd
-        .restart(&unit, deadline, &mut |waited| progress(&format!("waiting for {unit} to restart"), waited))
+        .restart(&unit, deadline, &mut |waited| {
+            progress(&format!("waiting for {unit} to restart"), waited)
+        })
         .await;
     match restarted {
         Ok(r) => {
-            tracing::debug!(noticed_unix_ms = r.noticed_unix_ms as u64, "restart noticed");
+            tracing::debug!(
+                noticed_unix_ms = r.noticed_unix_ms as u64,
+                "restart noticed"
+            );
             report.restarted = true;
             report.outcome = Outcome::Changed;
-            report.step("restart", StepStatus::Changed, format!("{unit} restarted ({why}) in {}", crate::duration::human(r.waited)), t);
+            report.step(
+                "restart",
+                StepStatus::Changed,
+                format!(
+                    "{unit} restarted ({why}) in {}",
+                    crate::duration::human(r.waited)
+                ),
+                t,
+            );
         }
         Err(e) => {
             report.restarted = true;
@@ -100,15 +150,25 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
         }
     }
     let t = Instant::now();
-    let verify_deadline = Instant::now() + deadline.saturating_sub(t.duration_since(started)).max(Duration::from_secs(10));
+    let verify_deadline = Instant::now()
+        + deadline
+            .saturating_sub(t.duration_since(started))
+            .max(Duration::from_secs(10));
     match plan::live(&ctx.root, Some(verify_deadline)).await {
         Live::Issuer(i) if i == hp.desired.issuers[0] => {
-            report.step("verify", StepStatus::Unchanged, format!("live issuer is {i}"), t);
+            report.step(
+                "verify",
+                StepStatus::Unchanged,
+                format!("live issuer is {i}"),
+                t,
+            );
             Ok(())
         }
         other => {
             let problem = match other {
-                Live::Issuer(i) => format!("live issuer is {i}, expected {}", hp.desired.issuers[0]),
+                Live::Issuer(i) => {
+                    format!("live issuer is {i}, expected {}", hp.desired.issuers[0])
+                }
                 Live::Unknown(e) => format!("cannot read the live issuer: {e}"),
             };
             report.step("verify", StepStatus::Failed, problem.clone(), t);
@@ -120,9 +180,24 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
 fn verify_unchanged(report: &mut Report, live: &Live, want: &str) {
     let now = Instant::now();
     match live {
-        Live::Issuer(i) if i == want => report.step("verify", StepStatus::Unchanged, format!("live issuer is {i}"), now),
-        Live::Issuer(i) => report.step("verify", StepStatus::Skipped, format!("live issuer is {i} (restart pending)"), now),
-        Live::Unknown(e) => report.step("verify", StepStatus::Skipped, format!("live issuer unknown: {e}"), now),
+        Live::Issuer(i) if i == want => report.step(
+            "verify",
+            StepStatus::Unchanged,
+            format!("live issuer is {i}"),
+            now,
+        ),
+        Live::Issuer(i) => report.step(
+            "verify",
+            StepStatus::Skipped,
+            format!("live issuer is {i} (restart pending)"),
+            now,
+        ),
+        Live::Unknown(e) => report.step(
+            "verify",
+            StepStatus::Skipped,
+            format!("live issuer unknown: {e}"),
+            now,
+        ),
     }
 }
 
@@ -136,7 +211,10 @@ fn write_target(ctx: &Context, hp: &HostPlan, new_text: &str) -> Result<LastAppl
             hp.target_path.display()
         )));
     }
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/"));
+    let dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("/"));
     std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
         action: "create",
         path: dir.clone(),
@@ -149,20 +227,37 @@ fn write_target(ctx: &Context, hp: &HostPlan, new_text: &str) -> Result<LastAppl
         Some(f) => (f.real_path.clone(), Ownership::of(f)),
         None => (path, Ownership::private()),
     };
-    hostfile::atomic_write(&real, new_text.as_bytes(), owner).map_err(crate::k3s::K3sError::from)?;
+    hostfile::atomic_write(&real, new_text.as_bytes(), owner)
+        .map_err(crate::k3s::K3sError::from)?;
     Ok(record)
 }
 
 /// Puts the old bytes back, restarts, verifies the old issuer; the returned error says how
 /// that went (exit 6 rolled back, 7 rollback failed).
-async fn roll_back(ctx: &Context, systemd: &Systemd, unit: &str, hp: &HostPlan, record: Option<&LastApply>, problem: &str) -> Error {
+async fn roll_back(
+    ctx: &Context,
+    systemd: &Systemd,
+    unit: &str,
+    hp: &HostPlan,
+    record: Option<&LastApply>,
+    problem: &str,
+) -> Error {
     let Some(record) = record else {
         // Nothing was written (restart for a live-issuer mismatch): nothing to restore.
         return Error::RollbackFailed {
             message: format!("{problem}; no file was changed in this run, so there is nothing to restore: check {unit}"),
         };
     };
-    match restore(ctx, systemd, unit, record, hp.old_text.as_deref(), &hp.before.issuers[0]).await {
+    match restore(
+        ctx,
+        systemd,
+        unit,
+        record,
+        hp.old_text.as_deref(),
+        &hp.before.issuers[0],
+    )
+    .await
+    {
         Ok(()) => Error::RolledBack {
             message: format!(
                 "{problem}; restored {} and {unit} is back with issuer {}",
@@ -177,7 +272,14 @@ async fn roll_back(ctx: &Context, systemd: &Systemd, unit: &str, hp: &HostPlan, 
 }
 
 /// Restores `old` (or removes the file if it did not exist), restarts, checks the issuer.
-pub async fn restore(ctx: &Context, systemd: &Systemd, unit: &str, record: &LastApply, old: Option<&str>, expect_issuer: &str) -> Result<()> {
+pub async fn restore(
+    ctx: &Context,
+    systemd: &Systemd,
+    unit: &str,
+    record: &LastApply,
+    old: Option<&str>,
+    expect_issuer: &str,
+) -> Result<()> {
     let path = ctx.root.resolve(&record.target);
     let real = hostfile::resolve_in_dir(&path)
         .map_err(crate::k3s::K3sError::from)?
@@ -196,11 +298,17 @@ pub async fn restore(ctx: &Context, systemd: &Systemd, unit: &str, record: &Last
     }
     .map_err(crate::k3s::K3sError::from)?;
     StateDir::new(&ctx.root).clear_last_apply()?;
-    systemd.restart(unit, ctx.settings.k3s.restart_timeout, |_| {}).await?;
+    systemd
+        .restart(unit, ctx.settings.k3s.restart_timeout, |_| {})
+        .await?;
     let deadline = Instant::now() + Duration::from_secs(30);
     match plan::live(&ctx.root, Some(deadline)).await {
         Live::Issuer(i) if i == expect_issuer => Ok(()),
-        Live::Issuer(i) => Err(Error::Internal(format!("after restore the live issuer is {i}, expected {expect_issuer}"))),
-        Live::Unknown(e) => Err(Error::Internal(format!("after restore the live issuer is unknown: {e}"))),
+        Live::Issuer(i) => Err(Error::Internal(format!(
+            "after restore the live issuer is {i}, expected {expect_issuer}"
+        ))),
+        Live::Unknown(e) => Err(Error::Internal(format!(
+            "after restore the live issuer is unknown: {e}"
+        ))),
     }
 }

@@ -26,7 +26,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Resolve every host path under DIR (tests, image builds)
-    #[arg(long, global = true, value_name = "DIR", default_value = "/", env = "AIO_PREP_ROOT")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DIR",
+        default_value = "/",
+        env = "AIO_PREP_ROOT"
+    )]
     pub root: PathBuf,
     /// Output format
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Human)]

@@ -43,27 +43,132 @@ pub const AUTH_METHODS: &[&str] = &[
 pub const CLOUDS: &[&str] = &["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"];
 
 pub const KEYS: &[KeySpec] = &[
-    KeySpec { name: "azure.subscription_id", ty: KeyType::Str, default: None, help: "subscription of the Arc connected cluster" },
-    KeySpec { name: "azure.resource_group", ty: KeyType::Str, default: None, help: "resource group of the connected cluster" },
-    KeySpec { name: "azure.cluster_name", ty: KeyType::Str, default: None, help: "name of the connected cluster" },
-    KeySpec { name: "azure.tenant_id", ty: KeyType::Str, default: None, help: "Entra tenant" },
-    KeySpec { name: "azure.cloud", ty: KeyType::OneOf(CLOUDS), default: Some("AzureCloud"), help: "Azure cloud" },
-    KeySpec { name: "azure.arm_endpoint", ty: KeyType::Str, default: None, help: "override the ARM endpoint" },
-    KeySpec { name: "azure.authority_host", ty: KeyType::Str, default: None, help: "override the Entra authority" },
-    KeySpec { name: "azure.ca_file", ty: KeyType::Str, default: None, help: "extra CA bundle (PEM) to trust" },
-    KeySpec { name: "azure.api_version", ty: KeyType::Str, default: Some("2024-07-15-preview"), help: "connectedClusters api-version" },
-    KeySpec { name: "azure.agent_timeout", ty: KeyType::Duration, default: Some("20m"), help: "how long to wait for Arc agents to settle" },
-    KeySpec { name: "azure.auth.method", ty: KeyType::OneOf(AUTH_METHODS), default: Some("auto"), help: "credential source" },
-    KeySpec { name: "azure.auth.client_id", ty: KeyType::Str, default: None, help: "service principal / identity client id" },
-    KeySpec { name: "azure.auth.client_secret_file", ty: KeyType::Str, default: None, help: "file holding the client secret" },
-    KeySpec { name: "azure.auth.certificate_file", ty: KeyType::Str, default: None, help: "PEM file with key and certificate" },
-    KeySpec { name: "issuer.url", ty: KeyType::Str, default: None, help: "issuer URL; set = offline mode (no Azure calls)" },
-    KeySpec { name: "k3s.target", ty: KeyType::OneOf(&["config", "dropin"]), default: Some("config"), help: "edit config.yaml in place, or own config.yaml.d/90-aio-prep.yaml" },
-    KeySpec { name: "k3s.unit", ty: KeyType::Str, default: None, help: "k3s unit name; empty = auto-detect" },
-    KeySpec { name: "k3s.max_token_expiration", ty: KeyType::Duration, default: Some("24h"), help: "service-account-max-token-expiration (1h..2^32s)" },
-    KeySpec { name: "k3s.keep_previous_issuer", ty: KeyType::Bool, default: Some("true"), help: "keep the previous issuer as the second, accept-only issuer" },
-    KeySpec { name: "k3s.restart", ty: KeyType::Bool, default: Some("true"), help: "restart k3s when needed; false = report \"restart pending\"" },
-    KeySpec { name: "k3s.restart_timeout", ty: KeyType::Duration, default: Some("10m"), help: "deadline for k3s to come back after a restart" },
+    KeySpec {
+        name: "azure.subscription_id",
+        ty: KeyType::Str,
+        default: None,
+        help: "subscription of the Arc connected cluster",
+    },
+    KeySpec {
+        name: "azure.resource_group",
+        ty: KeyType::Str,
+        default: None,
+        help: "resource group of the connected cluster",
+    },
+    KeySpec {
+        name: "azure.cluster_name",
+        ty: KeyType::Str,
+        default: None,
+        help: "name of the connected cluster",
+    },
+    KeySpec {
+        name: "azure.tenant_id",
+        ty: KeyType::Str,
+        default: None,
+        help: "Entra tenant",
+    },
+    KeySpec {
+        name: "azure.cloud",
+        ty: KeyType::OneOf(CLOUDS),
+        default: Some("AzureCloud"),
+        help: "Azure cloud",
+    },
+    KeySpec {
+        name: "azure.arm_endpoint",
+        ty: KeyType::Str,
+        default: None,
+        help: "override the ARM endpoint",
+    },
+    KeySpec {
+        name: "azure.authority_host",
+        ty: KeyType::Str,
+        default: None,
+        help: "override the Entra authority",
+    },
+    KeySpec {
+        name: "azure.ca_file",
+        ty: KeyType::Str,
+        default: None,
+        help: "extra CA bundle (PEM) to trust",
+    },
+    KeySpec {
+        name: "azure.api_version",
+        ty: KeyType::Str,
+        default: Some("2024-07-15-preview"),
+        help: "connectedClusters api-version",
+    },
+    KeySpec {
+        name: "azure.agent_timeout",
+        ty: KeyType::Duration,
+        default: Some("20m"),
+        help: "how long to wait for Arc agents to settle",
+    },
+    KeySpec {
+        name: "azure.auth.method",
+        ty: KeyType::OneOf(AUTH_METHODS),
+        default: Some("auto"),
+        help: "credential source",
+    },
+    KeySpec {
+        name: "azure.auth.client_id",
+        ty: KeyType::Str,
+        default: None,
+        help: "service principal / identity client id",
+    },
+    KeySpec {
+        name: "azure.auth.client_secret_file",
+        ty: KeyType::Str,
+        default: None,
+        help: "file holding the client secret",
+    },
+    KeySpec {
+        name: "azure.auth.certificate_file",
+        ty: KeyType::Str,
+        default: None,
+        help: "PEM file with key and certificate",
+    },
+    KeySpec {
+        name: "issuer.url",
+        ty: KeyType::Str,
+        default: None,
+        help: "issuer URL; set = offline mode (no Azure calls)",
+    },
+    KeySpec {
+        name: "k3s.target",
+        ty: KeyType::OneOf(&["config", "dropin"]),
+        default: Some("config"),
+        help: "edit config.yaml in place, or own config.yaml.d/90-aio-prep.yaml",
+    },
+    KeySpec {
+        name: "k3s.unit",
+        ty: KeyType::Str,
+        default: None,
+        help: "k3s unit name; empty = auto-detect",
+    },
+    KeySpec {
+        name: "k3s.max_token_expiration",
+        ty: KeyType::Duration,
+        default: Some("24h"),
+        help: "service-account-max-token-expiration (1h..2^32s)",
+    },
+    KeySpec {
+        name: "k3s.keep_previous_issuer",
+        ty: KeyType::Bool,
+        default: Some("true"),
+        help: "keep the previous issuer as the second, accept-only issuer",
+    },
+    KeySpec {
+        name: "k3s.restart",
+        ty: KeyType::Bool,
+        default: Some("true"),
+        help: "restart k3s when needed; false = report \"restart pending\"",
+    },
+    KeySpec {
+        name: "k3s.restart_timeout",
+        ty: KeyType::Duration,
+        default: Some("10m"),
+        help: "deadline for k3s to come back after a restart",
+    },
 ];
 
 pub fn key_spec(name: &str) -> Option<&'static KeySpec> {
@@ -118,7 +223,11 @@ pub struct Layers {
 
 impl Layers {
     /// Reads defaults, files and environment (`env` lists the process environment).
-    pub fn load(root: &HostRoot, config_file: Option<&Path>, env: &[(String, String)]) -> Result<Layers, ConfigError> {
+    pub fn load(
+        root: &HostRoot,
+        config_file: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Layers, ConfigError> {
         let mut layers = Layers::default();
         for spec in KEYS {
             if let Some(d) = spec.default {
@@ -166,7 +275,12 @@ impl Layers {
     }
 
     /// Sets a key from a flag or env var, checking its type.
-    pub fn set(&mut self, spec: &'static KeySpec, value: String, origin: String) -> Result<(), ConfigError> {
+    pub fn set(
+        &mut self,
+        spec: &'static KeySpec,
+        value: String,
+        origin: String,
+    ) -> Result<(), ConfigError> {
         check_type(spec, &value).map_err(|message| ConfigError::Invalid {
             origin: origin.clone(),
             key: spec.name.into(),
@@ -187,11 +301,12 @@ impl Layers {
             }
             return Ok(());
         };
-        let doc = toml_edit::Document::parse(file.text.as_str()).map_err(|e| ConfigError::Syntax {
-            path: path.to_path_buf(),
-            line: line_at(&file.text, e.span().map_or(0, |s| s.start)),
-            message: e.message().replace('\n', " ").trim().to_string(),
-        })?;
+        let doc =
+            toml_edit::Document::parse(file.text.as_str()).map_err(|e| ConfigError::Syntax {
+                path: path.to_path_buf(),
+                line: line_at(&file.text, e.span().map_or(0, |s| s.start)),
+                message: e.message().replace('\n', " ").trim().to_string(),
+            })?;
         let mut found = Vec::new();
         walk(doc.as_table(), "", &file.text, path, &mut found)?;
         for (spec, value, line) in found {
@@ -254,10 +369,16 @@ fn walk(
                 }
                 continue;
             }
-            return Err(ConfigError::UnknownKey { origin: origin(), key: name });
+            return Err(ConfigError::UnknownKey {
+                origin: origin(),
+                key: name,
+            });
         }
         let Some(spec) = key_spec(&name) else {
-            return Err(ConfigError::UnknownKey { origin: origin(), key: name });
+            return Err(ConfigError::UnknownKey {
+                origin: origin(),
+                key: name,
+            });
         };
         let value = match (spec.ty, item.as_value()) {
             (KeyType::Bool, Some(v)) => v.as_bool().map(|b| b.to_string()),
@@ -265,7 +386,11 @@ fn walk(
             _ => None,
         };
         let Some(value) = value else {
-            let want = if spec.ty == KeyType::Bool { "true or false" } else { "a string" };
+            let want = if spec.ty == KeyType::Bool {
+                "true or false"
+            } else {
+                "a string"
+            };
             return Err(ConfigError::Invalid {
                 origin: origin(),
                 key: name,
@@ -287,12 +412,17 @@ fn check_type(spec: &KeySpec, value: &str) -> Result<(), String> {
             "true" | "false" => Ok(()),
             _ => Err(format!("expected true or false, got {value:?}")),
         },
-        KeyType::Duration => parse_go_duration(value).map(|_| ()).map_err(|e| e.to_string()),
+        KeyType::Duration => parse_go_duration(value)
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         KeyType::OneOf(choices) => {
             if choices.contains(&value) {
                 Ok(())
             } else {
-                Err(format!("expected one of {}, got {value:?}", choices.join(", ")))
+                Err(format!(
+                    "expected one of {}, got {value:?}",
+                    choices.join(", ")
+                ))
             }
         }
     }
@@ -325,7 +455,8 @@ impl Settings {
             message,
         };
         let duration = |key: &str| -> Result<Duration, ConfigError> {
-            parse_go_duration(layers.get(key).unwrap_or("0")).map_err(|e| invalid(key, e.to_string()))
+            parse_go_duration(layers.get(key).unwrap_or("0"))
+                .map_err(|e| invalid(key, e.to_string()))
         };
         let issuer_url = match layers.get("issuer.url") {
             Some(u) => Some(
@@ -335,8 +466,12 @@ impl Settings {
             ),
             None => None,
         };
-        let max = layers.get("k3s.max_token_expiration").unwrap_or("24h").to_string();
-        check_max_token_expiration(&max).map_err(|e| invalid("k3s.max_token_expiration", e.to_string()))?;
+        let max = layers
+            .get("k3s.max_token_expiration")
+            .unwrap_or("24h")
+            .to_string();
+        check_max_token_expiration(&max)
+            .map_err(|e| invalid("k3s.max_token_expiration", e.to_string()))?;
         let k3s = K3sSettings {
             target: if layers.get("k3s.target") == Some("dropin") {
                 Target::Dropin
@@ -351,7 +486,10 @@ impl Settings {
         };
         if let Some(u) = &k3s.unit {
             if u.contains('/') || !u.ends_with(".service") {
-                return Err(invalid("k3s.unit", format!("{u:?} is not a service unit name (e.g. k3s.service)")));
+                return Err(invalid(
+                    "k3s.unit",
+                    format!("{u:?} is not a service unit name (e.g. k3s.service)"),
+                ));
             }
         }
         duration("azure.agent_timeout")?;
@@ -391,11 +529,13 @@ pub fn set_in_file(file: &Path, key: &str, value: &str) -> Result<(), ConfigErro
     }
     let existing = hostfile::read_guarded(file)?;
     let text = existing.as_ref().map_or("", |f| f.text.as_str());
-    let mut doc: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| ConfigError::Syntax {
-        path: file.to_path_buf(),
-        line: line_at(text, e.span().map_or(0, |s| s.start)),
-        message: e.message().replace('\n', " ").trim().to_string(),
-    })?;
+    let mut doc: DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| ConfigError::Syntax {
+                path: file.to_path_buf(),
+                line: line_at(text, e.span().map_or(0, |s| s.start)),
+                message: e.message().replace('\n', " ").trim().to_string(),
+            })?;
     let parts: Vec<&str> = key.split('.').collect();
     let (leaf, tables) = parts.split_last().ok_or_else(|| ConfigError::UnknownKey {
         origin: "config set".into(),
@@ -430,7 +570,14 @@ pub fn set_in_file(file: &Path, key: &str, value: &str) -> Result<(), ConfigErro
             table.insert(leaf, new_value);
         }
     }
-    let owner = existing.as_ref().map_or(Ownership { mode: 0o644, uid: None, gid: None }, Ownership::of);
+    let owner = existing.as_ref().map_or(
+        Ownership {
+            mode: 0o644,
+            uid: None,
+            gid: None,
+        },
+        Ownership::of,
+    );
     if let Some(dir) = file.parent() {
         fs::create_dir_all(dir).map_err(|e| ConfigError::Io {
             action: "create",
@@ -456,7 +603,10 @@ pub fn render_effective(layers: &Layers) -> String {
             Some(s) => {
                 let shown = match spec.ty {
                     KeyType::Bool => s.value.clone(),
-                    _ => toml_edit::Value::from(s.value.as_str()).to_string().trim().to_string(),
+                    _ => toml_edit::Value::from(s.value.as_str())
+                        .to_string()
+                        .trim()
+                        .to_string(),
                 };
                 out.push_str(&format!("{leaf} = {shown}  # {}\n", s.origin));
             }
@@ -484,11 +634,23 @@ mod tests {
     #[test]
     fn layers_apply_in_order() {
         let (_d, root) = root_with(&[
-            ("/etc/aio-prep/config.toml", "[k3s]\ntarget = \"dropin\"\nmax_token_expiration = \"48h\"\n"),
-            ("/etc/aio-prep/config.d/10-a.toml", "k3s.max_token_expiration = \"12h\"\n"),
-            ("/etc/aio-prep/config.d/20-b.toml", "[k3s]\nrestart = false\n"),
+            (
+                "/etc/aio-prep/config.toml",
+                "[k3s]\ntarget = \"dropin\"\nmax_token_expiration = \"48h\"\n",
+            ),
+            (
+                "/etc/aio-prep/config.d/10-a.toml",
+                "k3s.max_token_expiration = \"12h\"\n",
+            ),
+            (
+                "/etc/aio-prep/config.d/20-b.toml",
+                "[k3s]\nrestart = false\n",
+            ),
         ]);
-        let env = vec![("AIO_PREP_K3S_MAX_TOKEN_EXPIRATION".to_string(), "6h".to_string())];
+        let env = vec![(
+            "AIO_PREP_K3S_MAX_TOKEN_EXPIRATION".to_string(),
+            "6h".to_string(),
+        )];
         let layers = Layers::load(&root, None, &env).expect("load");
         let s = Settings::from_layers(layers).expect("settings");
         assert_eq!(s.k3s.target, Target::Dropin);
@@ -499,29 +661,56 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_file_line_key() {
-        let (_d, root) = root_with(&[("/etc/aio-prep/config.toml", "# c\n[k3s]\ntarget = \"config\"\nbogus = 1\n")]);
+        let (_d, root) = root_with(&[(
+            "/etc/aio-prep/config.toml",
+            "# c\n[k3s]\ntarget = \"config\"\nbogus = 1\n",
+        )]);
         let e = Layers::load(&root, None, &[]).expect_err("unknown");
-        assert!(e.to_string().ends_with("etc/aio-prep/config.toml:4: unknown key `k3s.bogus`"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("etc/aio-prep/config.toml:4: unknown key `k3s.bogus`"),
+            "{e}"
+        );
         let (_d, root) = root_with(&[("/etc/aio-prep/config.toml", "[k3s]\nrestart = \"yes\"\n")]);
         let e = Layers::load(&root, None, &[]).expect_err("type");
-        assert!(e.to_string().ends_with("config.toml:2: k3s.restart: expected true or false"), "{e}");
+        assert!(
+            e.to_string()
+                .ends_with("config.toml:2: k3s.restart: expected true or false"),
+            "{e}"
+        );
         let (_d, root) = root_with(&[("/etc/aio-prep/config.toml", "[k3s\n")]);
         let e = Layers::load(&root, None, &[]).expect_err("syntax");
         assert!(e.to_string().contains("config.toml:1: invalid TOML"), "{e}");
-        let (_d, root) = root_with(&[("/etc/aio-prep/config.toml", "[k3s]\nmax_token_expiration = \"30m\"\n")]);
-        let e = Settings::from_layers(Layers::load(&root, None, &[]).expect("load")).expect_err("range");
-        assert!(e.to_string().contains("config.toml:2: k3s.max_token_expiration"), "{e}");
+        let (_d, root) = root_with(&[(
+            "/etc/aio-prep/config.toml",
+            "[k3s]\nmax_token_expiration = \"30m\"\n",
+        )]);
+        let e = Settings::from_layers(Layers::load(&root, None, &[]).expect("load"))
+            .expect_err("range");
+        assert!(
+            e.to_string()
+                .contains("config.toml:2: k3s.max_token_expiration"),
+            "{e}"
+        );
     }
 
     #[test]
     fn config_set_keeps_comments() {
-        let (d, _root) = root_with(&[("/c.toml", "# top\n[k3s]\n# why\ntarget = \"config\" # inline\n")]);
+        let (d, _root) = root_with(&[(
+            "/c.toml",
+            "# top\n[k3s]\n# why\ntarget = \"config\" # inline\n",
+        )]);
         let p = d.path().join("c.toml");
         set_in_file(&p, "k3s.target", "dropin").expect("set");
         set_in_file(&p, "issuer.url", "https://x/y").expect("set");
         set_in_file(&p, "k3s.restart", "false").expect("set");
         let text = fs::read_to_string(&p).expect("read");
-        assert!(text.starts_with("# top\n[k3s]\n# why\ntarget = \"dropin\" # inline\nrestart = false\n"), "{text}");
+        assert!(
+            text.starts_with(
+                "# top\n[k3s]\n# why\ntarget = \"dropin\" # inline\nrestart = false\n"
+            ),
+            "{text}"
+        );
         assert!(text.contains("[issuer]\nurl = \"https://x/y\"\n"), "{text}");
         assert!(set_in_file(&p, "k3s.nope", "1").is_err());
         assert!(set_in_file(&p, "issuer.url", "http://x").is_err());

@@ -75,7 +75,10 @@ fn redact_argv(argv: &[String]) -> String {
             continue;
         }
         let name = a.trim_start_matches('-').split('=').next().unwrap_or("");
-        let secret = ["token", "password", "secret", "key"].iter().any(|s| name.contains(s)) && a.starts_with('-');
+        let secret = ["token", "password", "secret", "key"]
+            .iter()
+            .any(|s| name.contains(s))
+            && a.starts_with('-');
         match (secret, a.split_once('=')) {
             (true, Some((n, _))) => out.push(format!("{n}=<redacted>")),
             (true, None) => {
@@ -89,11 +92,19 @@ fn redact_argv(argv: &[String]) -> String {
 }
 
 /// Reads the unit from systemd, or from unit files under the root when D-Bus is away.
-async fn unit_info(systemd: Option<&Systemd>, root: &HostRoot, name: &str, evidence: &mut Vec<String>) -> Option<UnitInfo> {
+async fn unit_info(
+    systemd: Option<&Systemd>,
+    root: &HostRoot,
+    name: &str,
+    evidence: &mut Vec<String>,
+) -> Option<UnitInfo> {
     if let Some(sd) = systemd {
         match sd.unit_info(name).await {
             Ok(info) if info.is_loaded() => {
-                evidence.push(format!("systemd: {name} is loaded ({}), {}", info.active_state, info.fragment_path));
+                evidence.push(format!(
+                    "systemd: {name} is loaded ({}), {}",
+                    info.active_state, info.fragment_path
+                ));
                 return Some(info);
             }
             Ok(_) => return None,
@@ -143,7 +154,11 @@ fn config_from_env(root: &HostRoot, info: &UnitInfo, evidence: &mut Vec<String>)
     })
 }
 
-pub async fn detect(root: &HostRoot, systemd: Option<&Systemd>, unit_setting: Option<&str>) -> Detection {
+pub async fn detect(
+    root: &HostRoot,
+    systemd: Option<&Systemd>,
+    unit_setting: Option<&str>,
+) -> Detection {
     let mut evidence = Vec::new();
     if systemd.is_none() {
         evidence.push("systemd D-Bus not reachable; reading unit files".into());
@@ -163,7 +178,12 @@ pub async fn detect(root: &HostRoot, systemd: Option<&Systemd>, unit_setting: Op
     let mut flags = K3sFlags::default();
     let mut env_config = None;
     if let Some(info) = &unit {
-        if let Some(argv) = info.exec_start.iter().find(|a| a.first().is_some_and(|b| b.contains("k3s"))).or(info.exec_start.first()) {
+        if let Some(argv) = info
+            .exec_start
+            .iter()
+            .find(|a| a.first().is_some_and(|b| b.contains("k3s")))
+            .or(info.exec_start.first())
+        {
             evidence.push(format!("ExecStart: {}", redact_argv(argv)));
             flags = parse_k3s_argv(argv);
         }
@@ -195,7 +215,10 @@ pub async fn detect(root: &HostRoot, systemd: Option<&Systemd>, unit_setting: Op
         }
     }
     if role == Role::Unknown && exists(paths::K3S_AGENT_DIR) {
-        evidence.push(format!("{} exists (and no server dir)", paths::K3S_AGENT_DIR));
+        evidence.push(format!(
+            "{} exists (and no server dir)",
+            paths::K3S_AGENT_DIR
+        ));
         role = Role::Agent;
     }
     let eflow = exists(paths::EFLOW_DIR);
@@ -204,26 +227,39 @@ pub async fn detect(root: &HostRoot, systemd: Option<&Systemd>, unit_setting: Op
     }
     let config_file = env_config
         .or_else(|| flags.config.clone())
-        .or_else(|| (eflow && exists(paths::EFLOW_K3S_CONFIG)).then(|| paths::EFLOW_K3S_CONFIG.to_string()))
+        .or_else(|| {
+            (eflow && exists(paths::EFLOW_K3S_CONFIG)).then(|| paths::EFLOW_K3S_CONFIG.to_string())
+        })
         .unwrap_or_else(|| paths::K3S_DEFAULT_CONFIG.to_string());
     let k3s_found = unit.is_some() || role != Role::Unknown;
-    let kubeadm = exists("/etc/kubernetes/manifests/kube-apiserver.yaml") || exists("/etc/kubernetes/admin.conf");
+    let kubeadm = exists("/etc/kubernetes/manifests/kube-apiserver.yaml")
+        || exists("/etc/kubernetes/admin.conf");
     if kubeadm {
         evidence.push("kubeadm control plane files in /etc/kubernetes".into());
     }
     let os_id = std::fs::read_to_string(root.resolve(paths::OS_RELEASE))
         .ok()
-        .and_then(|t| unitfile::parse_env_file(&t).into_iter().find(|(k, _)| k == "ID").map(|(_, v)| v));
+        .and_then(|t| {
+            unitfile::parse_env_file(&t)
+                .into_iter()
+                .find(|(k, _)| k == "ID")
+                .map(|(_, v)| v)
+        });
     let flavor = if eflow {
         Flavor::AksEdgeEssentials
     } else if k3s_found {
         Flavor::K3s
     } else if kubeadm && matches!(os_id.as_deref(), Some("mariner" | "azurelinux")) {
-        evidence.push(format!("os-release ID={} (AKS on Azure Local node image)", os_id.as_deref().unwrap_or("")));
+        evidence.push(format!(
+            "os-release ID={} (AKS on Azure Local node image)",
+            os_id.as_deref().unwrap_or("")
+        ));
         Flavor::AksAzureLocal
     } else {
         if evidence.iter().all(|e| e.starts_with("systemd")) {
-            evidence.push("no k3s unit, no /var/lib/rancher/k3s, no /var/.eflow, no kubeadm files".into());
+            evidence.push(
+                "no k3s unit, no /var/lib/rancher/k3s, no /var/.eflow, no kubeadm files".into(),
+            );
         }
         Flavor::Unknown
     };
@@ -250,7 +286,15 @@ mod tests {
     #[test]
     fn redacts_secrets_in_execstart() {
         assert_eq!(
-            redact_argv(&v(&["k3s", "server", "--token", "s3cret", "--agent-token=x", "--node-name", "n"])),
+            redact_argv(&v(&[
+                "k3s",
+                "server",
+                "--token",
+                "s3cret",
+                "--agent-token=x",
+                "--node-name",
+                "n"
+            ])),
             "k3s server --token <redacted> --agent-token=<redacted> --node-name n"
         );
     }
@@ -282,13 +326,20 @@ mod tests {
         let d = run(&r);
         assert_eq!((d.flavor, d.role), (Flavor::K3s, Role::Server));
         assert_eq!(d.config_file, PathBuf::from("/etc/k3s/alt.yaml"));
-        assert!(d.evidence.iter().any(|e| e.contains("--token <redacted>")), "{:?}", d.evidence);
+        assert!(
+            d.evidence.iter().any(|e| e.contains("--token <redacted>")),
+            "{:?}",
+            d.evidence
+        );
         assert!(!d.evidence.iter().any(|e| e.contains("abc")));
     }
 
     #[test]
     fn agent_and_eflow_and_unknown() {
-        let (_d, r) = root(&[("/etc/systemd/system/k3s-agent.service", "[Service]\nExecStart=/usr/local/bin/k3s agent\n")]);
+        let (_d, r) = root(&[(
+            "/etc/systemd/system/k3s-agent.service",
+            "[Service]\nExecStart=/usr/local/bin/k3s agent\n",
+        )]);
         let d = run(&r);
         assert_eq!((d.flavor, d.role), (Flavor::K3s, Role::Agent));
         let (_d, r) = root(&[

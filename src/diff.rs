@@ -49,12 +49,21 @@ pub fn unified(old_name: &str, new_name: &str, old: &str, new: &str) -> Option<S
         ops.extend(am.iter().map(|l| ('-', *l)));
         ops.extend(bm.iter().map(|l| ('+', *l)));
     }
-    let before: Vec<(char, &str)> = a[prefix.saturating_sub(CONTEXT)..prefix].iter().map(|l| (' ', *l)).collect();
-    let after: Vec<(char, &str)> = a[a.len() - suffix..].iter().take(CONTEXT).map(|l| (' ', *l)).collect();
+    let before: Vec<(char, &str)> = a[prefix.saturating_sub(CONTEXT)..prefix]
+        .iter()
+        .map(|l| (' ', *l))
+        .collect();
+    let after: Vec<(char, &str)> = a[a.len() - suffix..]
+        .iter()
+        .take(CONTEXT)
+        .map(|l| (' ', *l))
+        .collect();
     let old_start = prefix.saturating_sub(CONTEXT) + 1;
     let old_len = before.len() + ops.iter().filter(|(c, _)| *c != '+').count() + after.len();
     let new_len = before.len() + ops.iter().filter(|(c, _)| *c != '-').count() + after.len();
-    let mut out = format!("--- {old_name}\n+++ {new_name}\n@@ -{old_start},{old_len} +{old_start},{new_len} @@\n");
+    let mut out = format!(
+        "--- {old_name}\n+++ {new_name}\n@@ -{old_start},{old_len} +{old_start},{new_len} @@\n"
+    );
     for (c, line) in before.iter().chain(&ops).chain(&after) {
         out.push(*c);
         out.push_str(line);

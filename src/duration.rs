@@ -92,7 +92,8 @@ pub fn check_max_token_expiration(input: &str) -> Result<Duration, DurationError
     if d < low || d > high {
         return Err(DurationError {
             input: input.to_string(),
-            reason: "must be between 1h and 2^32 seconds (kube-apiserver refuses to start otherwise)",
+            reason:
+                "must be between 1h and 2^32 seconds (kube-apiserver refuses to start otherwise)",
         });
     }
     Ok(d)
@@ -125,8 +126,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_forms() {
-        for bad in ["", "24", "h", "1d", "-1h", "1h ", " 1h", "1.h.", "abc", "1e3s"] {
-            assert!(parse_go_duration(bad).is_err(), "{bad:?} should be rejected");
+        for bad in [
+            "", "24", "h", "1d", "-1h", "1h ", " 1h", "1.h.", "abc", "1e3s",
+        ] {
+            assert!(
+                parse_go_duration(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         assert!(parse_go_duration("99999999999999999999h").is_err());
     }

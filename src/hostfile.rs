@@ -51,7 +51,9 @@ impl HostFileError {
         match self {
             HostFileError::Io { source, .. } => matches!(
                 source.kind(),
-                io::ErrorKind::PermissionDenied | io::ErrorKind::IsADirectory | io::ErrorKind::InvalidData
+                io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::IsADirectory
+                    | io::ErrorKind::InvalidData
             ),
             _ => true,
         }
@@ -225,7 +227,8 @@ fn write_temp_and_rename(
         .map_err(|e| HostFileError::io("set mode of", tmp, e))?;
     file.write_all(contents)
         .map_err(|e| HostFileError::io("write", tmp, e))?;
-    file.sync_all().map_err(|e| HostFileError::io("fsync", tmp, e))?;
+    file.sync_all()
+        .map_err(|e| HostFileError::io("fsync", tmp, e))?;
     drop(file);
     fs::rename(tmp, path).map_err(|e| HostFileError::io("rename into place", path, e))?;
     sync_dir(dir)
@@ -272,7 +275,10 @@ mod tests {
         let f = read_guarded(&p).expect("read").expect("exists");
         atomic_write(&p, b"a: 2\n", Ownership::of(&f)).expect("write");
         assert_eq!(fs::read_to_string(&p).expect("read"), "a: 2\n");
-        assert_eq!(fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+            0o640
+        );
         let names: Vec<_> = fs::read_dir(dir.path())
             .expect("ls")
             .map(|e| e.expect("entry").file_name())
@@ -285,23 +291,40 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let big = dir.path().join("big.yaml");
         fs::write(&big, vec![b'a'; (MAX_FILE_BYTES + 1) as usize]).expect("write");
-        assert!(matches!(read_guarded(&big), Err(HostFileError::TooLarge { .. })));
+        assert!(matches!(
+            read_guarded(&big),
+            Err(HostFileError::TooLarge { .. })
+        ));
         let bin = dir.path().join("bin.yaml");
         fs::write(&bin, b"a: \xff\n").expect("write");
-        assert!(matches!(read_guarded(&bin), Err(HostFileError::NotUtf8 { at: 3, .. })));
+        assert!(matches!(
+            read_guarded(&bin),
+            Err(HostFileError::NotUtf8 { at: 3, .. })
+        ));
         let bom = dir.path().join("bom.yaml");
         fs::write(&bom, b"\xEF\xBB\xBFa: 1\n").expect("write");
-        assert!(matches!(read_guarded(&bom), Err(HostFileError::ByteOrderMark { .. })));
+        assert!(matches!(
+            read_guarded(&bom),
+            Err(HostFileError::ByteOrderMark { .. })
+        ));
         let sub = dir.path().join("sub.yaml");
         fs::create_dir(&sub).expect("mkdir");
-        assert!(matches!(read_guarded(&sub), Err(HostFileError::NotRegular { .. })));
+        assert!(matches!(
+            read_guarded(&sub),
+            Err(HostFileError::NotRegular { .. })
+        ));
         let outside = tempfile::tempdir().expect("tempdir");
         let target = outside.path().join("x.yaml");
         fs::write(&target, "a: 1\n").expect("write");
         let link = dir.path().join("link.yaml");
         std::os::unix::fs::symlink(&target, &link).expect("symlink");
-        assert!(matches!(read_guarded(&link), Err(HostFileError::SymlinkEscapes { .. })));
-        assert!(read_guarded(&dir.path().join("missing.yaml")).expect("ok").is_none());
+        assert!(matches!(
+            read_guarded(&link),
+            Err(HostFileError::SymlinkEscapes { .. })
+        ));
+        assert!(read_guarded(&dir.path().join("missing.yaml"))
+            .expect("ok")
+            .is_none());
     }
 
     #[test]

@@ -65,10 +65,22 @@ mod tests {
     #[test]
     fn rejects_what_spec_forbids() {
         assert_eq!(validate(""), Err(IssuerError::Empty));
-        assert!(matches!(validate("http://x"), Err(IssuerError::NotHttps { .. })));
-        assert_eq!(validate("https://a b"), Err(IssuerError::BadCharacter { at: 9 }));
-        assert_eq!(validate("https://a\nb"), Err(IssuerError::BadCharacter { at: 9 }));
-        assert_eq!(validate("https://a\u{7f}"), Err(IssuerError::BadCharacter { at: 9 }));
+        assert!(matches!(
+            validate("http://x"),
+            Err(IssuerError::NotHttps { .. })
+        ));
+        assert_eq!(
+            validate("https://a b"),
+            Err(IssuerError::BadCharacter { at: 9 })
+        );
+        assert_eq!(
+            validate("https://a\nb"),
+            Err(IssuerError::BadCharacter { at: 9 })
+        );
+        assert_eq!(
+            validate("https://a\u{7f}"),
+            Err(IssuerError::BadCharacter { at: 9 })
+        );
         assert_eq!(validate("https:///x"), Err(IssuerError::NoHost));
         let long = format!("https://x/{}", "a".repeat(2048));
         assert!(matches!(validate(&long), Err(IssuerError::TooLong { .. })));

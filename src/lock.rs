@@ -35,7 +35,11 @@ pub struct RunLock {
     _file: File,
 }
 
-pub fn acquire(path: &Path, timeout: Duration, mut on_wait: impl FnMut()) -> Result<RunLock, LockError> {
+pub fn acquire(
+    path: &Path,
+    timeout: Duration,
+    mut on_wait: impl FnMut(),
+) -> Result<RunLock, LockError> {
     let io = |source| LockError::Io {
         path: path.to_path_buf(),
         source,

@@ -7,7 +7,10 @@ fn main() -> ExitCode {
     init_logging(cli.global.verbose, cli.global.quiet);
     // reqwest is built without a default crypto provider; ring is ours.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -15,7 +18,12 @@ fn main() -> ExitCode {
         }
     };
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let code = runtime.block_on(aio_prep::app::run(cli, &env, &mut std::io::stdout().lock(), &mut std::io::stderr()));
+    let code = runtime.block_on(aio_prep::app::run(
+        cli,
+        &env,
+        &mut std::io::stdout().lock(),
+        &mut std::io::stderr(),
+    ));
     ExitCode::from(code)
 }
 
@@ -31,11 +39,18 @@ fn init_logging(verbose: u8, quiet: bool) {
     let filter: tracing_subscriber::filter::Targets = std::env::var("RUST_LOG")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| tracing_subscriber::filter::Targets::new().with_target("aio_prep", level));
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_target("aio_prep", level)
+        });
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     let _ = tracing_subscriber::registry()
-        .with(tracing_subscriber::fmt::layer().without_time().with_writer(std::io::stderr).with_ansi(false))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .without_time()
+                .with_writer(std::io::stderr)
+                .with_ansi(false),
+        )
         .with(filter)
         .try_init();
 }

@@ -66,6 +66,9 @@ mod tests {
             r.resolve("/etc/rancher/k3s/config.yaml"),
             PathBuf::from("/tmp/x/etc/rancher/k3s/config.yaml")
         );
-        assert_eq!(HostRoot::new("/").resolve("/etc/a"), PathBuf::from("/etc/a"));
+        assert_eq!(
+            HostRoot::new("/").resolve("/etc/a"),
+            PathBuf::from("/etc/a")
+        );
     }
 }

@@ -69,11 +69,20 @@ impl Context {
                 None
             }
         };
-        Context { root, settings, systemd }
+        Context {
+            root,
+            settings,
+            systemd,
+        }
     }
 
     pub async fn detect(&self) -> Detection {
-        detect::detect(&self.root, self.systemd.as_ref(), self.settings.k3s.unit.as_deref()).await
+        detect::detect(
+            &self.root,
+            self.systemd.as_ref(),
+            self.settings.k3s.unit.as_deref(),
+        )
+        .await
     }
 }
 
@@ -135,7 +144,9 @@ pub fn host_applicability(d: &Detection, sources: &Sources) -> Result<Option<Str
     }
     let merged = merge::merge(sources)?;
     if merged.get("disable-apiserver").and_then(|v| v.last_text()) == Some("true") {
-        return Ok(Some("k3s server has disable-apiserver: true in its config".into()));
+        return Ok(Some(
+            "k3s server has disable-apiserver: true in its config".into(),
+        ));
     }
     Ok(None)
 }
@@ -144,7 +155,12 @@ pub fn host_applicability(d: &Detection, sources: &Sources) -> Result<Option<Str
 pub async fn live(root: &HostRoot, wait_until: Option<Instant>) -> Live {
     let kubeconfig = match Kubeconfig::load(root) {
         Ok(Some(k)) => k,
-        Ok(None) => return Live::Unknown(format!("{} not found (k3s not started yet?)", Kubeconfig::host_path())),
+        Ok(None) => {
+            return Live::Unknown(format!(
+                "{} not found (k3s not started yet?)",
+                Kubeconfig::host_path()
+            ))
+        }
         Err(e) => return Live::Unknown(e.to_string()),
     };
     let client = match kubeconfig.client(Duration::from_secs(3)) {
@@ -203,7 +219,9 @@ pub async fn build(ctx: &Context) -> Result<Plan> {
                 Some(RestartReason::FileChanged)
             } else {
                 match &live {
-                    Live::Issuer(i) if *i != hp.desired.issuers[0] => Some(RestartReason::LiveIssuerDiffers),
+                    Live::Issuer(i) if *i != hp.desired.issuers[0] => {
+                        Some(RestartReason::LiveIssuerDiffers)
+                    }
                     _ => None,
                 }
             };

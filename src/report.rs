@@ -87,7 +87,13 @@ impl Report {
         }
     }
 
-    pub fn step(&mut self, id: &'static str, status: StepStatus, detail: impl Into<String>, started: std::time::Instant) {
+    pub fn step(
+        &mut self,
+        id: &'static str,
+        status: StepStatus,
+        detail: impl Into<String>,
+        started: std::time::Instant,
+    ) {
         self.steps.push(Step {
             id,
             status,
@@ -128,7 +134,11 @@ fn mark(status: StepStatus) -> &'static str {
 pub fn write_human(out: &mut dyn Write, report: &Report) -> std::io::Result<()> {
     if let Some(f) = &report.flavor {
         let unit = f.unit.as_deref().unwrap_or("no unit");
-        writeln!(out, "{} {} ({unit}), config {}", f.name, f.role, f.config_file)?;
+        writeln!(
+            out,
+            "{} {} ({unit}), config {}",
+            f.name, f.role, f.config_file
+        )?;
         if report.command == "detect" {
             for e in &f.evidence {
                 writeln!(out, "  evidence: {e}")?;
@@ -152,7 +162,15 @@ pub fn write_human(out: &mut dyn Write, report: &Report) -> std::io::Result<()> 
         Outcome::NotApplicable => "not applicable",
     };
     if report.error.is_none() {
-        writeln!(out, "{outcome}{}", if report.restarted { " (k3s restarted)" } else { "" })?;
+        writeln!(
+            out,
+            "{outcome}{}",
+            if report.restarted {
+                " (k3s restarted)"
+            } else {
+                ""
+            }
+        )?;
     }
     Ok(())
 }

@@ -77,10 +77,12 @@ impl StateDir {
                 source,
             })?;
             use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(d, fs::Permissions::from_mode(0o700)).map_err(|source| StateError::Io {
-                action: "chmod",
-                path: d.clone(),
-                source,
+            fs::set_permissions(d, fs::Permissions::from_mode(0o700)).map_err(|source| {
+                StateError::Io {
+                    action: "chmod",
+                    path: d.clone(),
+                    source,
+                }
             })?;
         }
         Ok(())
@@ -88,14 +90,25 @@ impl StateDir {
 
     /// Saves the current contents of `target` (or notes that it does not exist) and records
     /// the apply about to happen. Call before writing the target.
-    pub fn save_before_write(&self, target: &Path, current: Option<&hostfile::HostFile>) -> Result<LastApply, StateError> {
+    pub fn save_before_write(
+        &self,
+        target: &Path,
+        current: Option<&hostfile::HostFile>,
+    ) -> Result<LastApply, StateError> {
         self.ensure_dirs()?;
         let at = timestamp();
         let backup = match current {
             Some(file) => {
-                let base = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let base = target
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let name = format!("{base}.{at}.bak");
-                hostfile::atomic_write(&self.backups_dir().join(&name), file.text.as_bytes(), Ownership::private())?;
+                hostfile::atomic_write(
+                    &self.backups_dir().join(&name),
+                    file.text.as_bytes(),
+                    Ownership::private(),
+                )?;
                 Some(name)
             }
             None => None,
@@ -130,10 +143,12 @@ impl StateDir {
                 })
             }
         };
-        serde_json::from_str(&text).map(Some).map_err(|e| StateError::Corrupt {
-            path,
-            message: e.to_string(),
-        })
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                path,
+                message: e.to_string(),
+            })
     }
 
     pub fn backup_text(&self, record: &LastApply) -> Result<Option<String>, StateError> {
@@ -141,11 +156,13 @@ impl StateDir {
             return Ok(None);
         };
         let path = self.backups_dir().join(name);
-        fs::read_to_string(&path).map(Some).map_err(|source| StateError::Io {
-            action: "read backup",
-            path,
-            source,
-        })
+        fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|source| StateError::Io {
+                action: "read backup",
+                path,
+                source,
+            })
     }
 
     pub fn clear_last_apply(&self) -> Result<(), StateError> {
@@ -165,7 +182,7 @@ impl StateDir {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| n.ends_with(".bak"))
             .collect();
-        names.sort_by_key(|n| n.rsplitn(3, '.').nth(1).map(String::from).unwrap_or_default());
+        names.sort_by(|a, b| backup_time(a).cmp(backup_time(b)).then(a.cmp(b)));
         let excess = names.len().saturating_sub(KEEP_BACKUPS);
         for name in names.into_iter().take(excess) {
             let _ = fs::remove_file(dir.join(name));
@@ -173,6 +190,16 @@ impl StateDir {
         Ok(())
     }
 }
+
+/// The timestamp part of a backup name `<file>.<timestamp>.bak` (timestamps are fixed
+/// width, so they sort as text across different file names).
+fn backup_time(name: &str) -> &str {
+    let stem = name.strip_suffix(".bak").unwrap_or(name);
+    stem.get(stem.len().saturating_sub(TIMESTAMP_LEN)..)
+        .unwrap_or(stem)
+}
+
+const TIMESTAMP_LEN: usize = "20261123T190102.123456789Z".len();
 
 /// UTC timestamp that sorts as text: `20261123T190102.123456789Z`.
 pub fn timestamp() -> String {
@@ -229,17 +256,53 @@ mod tests {
             uid: 0,
             gid: 0,
         };
-        for _ in 0..12 {
-            state.save_before_write(Path::new("/etc/rancher/k3s/config.yaml"), Some(&file)).expect("save");
+        let mut names = Vec::new();
+        for i in 0..12 {
+            let target = if i % 2 == 0 {
+                "/etc/rancher/k3s/config.yaml"
+            } else {
+                "/etc/rancher/k3s/config.yaml.d/90-aio-prep.yaml"
+            };
+            names.push(
+                state
+                    .save_before_write(Path::new(target), Some(&file))
+                    .expect("save")
+                    .backup
+                    .expect("name"),
+            );
         }
-        let backups: Vec<_> = fs::read_dir(state.backups_dir()).expect("ls").collect();
-        assert_eq!(backups.len(), KEEP_BACKUPS);
+        let mut kept: Vec<String> = fs::read_dir(state.backups_dir())
+            .expect("ls")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        kept.sort_by(|a, b| backup_time(a).cmp(backup_time(b)));
+        assert_eq!(kept.len(), KEEP_BACKUPS);
+        assert_eq!(
+            kept,
+            names[names.len() - KEEP_BACKUPS..],
+            "the newest ten survive"
+        );
         use std::os::unix::fs::PermissionsExt;
         let rec = state.last_apply().expect("read").expect("some");
-        let p = state.backups_dir().join(rec.backup.clone().expect("backup"));
-        assert_eq!(fs::metadata(&p).expect("meta").permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::metadata(state.backups_dir()).expect("meta").permissions().mode() & 0o777, 0o700);
-        assert_eq!(state.backup_text(&rec).expect("text").as_deref(), Some("token: x\n"));
+        let p = state
+            .backups_dir()
+            .join(rec.backup.clone().expect("backup"));
+        assert_eq!(
+            fs::metadata(&p).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::metadata(state.backups_dir())
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        assert_eq!(
+            state.backup_text(&rec).expect("text").as_deref(),
+            Some("token: x\n")
+        );
         assert_eq!(rec.mode, 0o644);
     }
 }

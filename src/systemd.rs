@@ -18,10 +18,19 @@ trait Manager {
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     #[zbus(signal)]
-    fn job_removed(&self, id: u32, job: OwnedObjectPath, unit: String, result: String) -> zbus::Result<()>;
+    fn job_removed(
+        &self,
+        id: u32,
+        job: OwnedObjectPath,
+        unit: String,
+        result: String,
+    ) -> zbus::Result<()>;
 }
 
-#[zbus::proxy(interface = "org.freedesktop.systemd1.Unit", default_service = "org.freedesktop.systemd1")]
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Unit",
+    default_service = "org.freedesktop.systemd1"
+)]
 trait Unit {
     #[zbus(property)]
     fn load_state(&self) -> zbus::Result<String>;
@@ -33,7 +42,10 @@ trait Unit {
 
 type ExecCommand = (String, Vec<String>, bool, u64, u64, u64, u64, u32, i32, i32);
 
-#[zbus::proxy(interface = "org.freedesktop.systemd1.Service", default_service = "org.freedesktop.systemd1")]
+#[zbus::proxy(
+    interface = "org.freedesktop.systemd1.Service",
+    default_service = "org.freedesktop.systemd1"
+)]
 trait Service {
     #[zbus(property)]
     fn exec_start(&self) -> zbus::Result<Vec<ExecCommand>>;
@@ -97,7 +109,9 @@ pub struct Systemd {
 
 impl Systemd {
     pub async fn connect() -> Result<Systemd, SystemdError> {
-        let conn = zbus::Connection::system().await.map_err(SystemdError::Connect)?;
+        let conn = zbus::Connection::system()
+            .await
+            .map_err(SystemdError::Connect)?;
         Ok(Systemd { conn })
     }
 
@@ -137,7 +151,10 @@ impl Systemd {
             .into_iter()
             .map(|c| c.1)
             .collect();
-        info.environment = service.environment().await.map_err(call("Get Environment"))?;
+        info.environment = service
+            .environment()
+            .await
+            .map_err(call("Get Environment"))?;
         info.environment_files = service
             .environment_files()
             .await
@@ -164,12 +181,24 @@ impl Systemd {
         // A second restart on this connection (rollback) is already subscribed: fine.
         match manager.subscribe().await {
             Ok(()) => {}
-            Err(zbus::Error::MethodError(name, _, _)) if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
-            Err(e) => return Err(SystemdError::Call { call: "Subscribe", source: e }),
+            Err(zbus::Error::MethodError(name, _, _))
+                if name.as_str() == "org.freedesktop.systemd1.AlreadySubscribed" => {}
+            Err(e) => {
+                return Err(SystemdError::Call {
+                    call: "Subscribe",
+                    source: e,
+                })
+            }
         }
-        let mut removed = manager.receive_job_removed().await.map_err(call("AddMatch JobRemoved"))?;
+        let mut removed = manager
+            .receive_job_removed()
+            .await
+            .map_err(call("AddMatch JobRemoved"))?;
         let started = Instant::now();
-        let job = manager.restart_unit(unit, "replace").await.map_err(call("RestartUnit"))?;
+        let job = manager
+            .restart_unit(unit, "replace")
+            .await
+            .map_err(call("RestartUnit"))?;
         tracing::debug!(unit, job = %job.as_str(), "restart job queued");
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.tick().await;

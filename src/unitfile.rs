@@ -76,9 +76,15 @@ mod tests {
     fn reads_the_k3s_install_script_unit() {
         let text = "[Unit]\nDescription=Lightweight Kubernetes\n\n[Service]\nType=notify\nEnvironmentFile=-/etc/default/%N\nEnvironmentFile=-/etc/systemd/system/k3s.service.env\nEnvironment=\"K3S_CONFIG_FILE=/etc/k3s/c.yaml\" A=1\nExecStartPre=/bin/sh -xc '! /usr/bin/systemctl is-enabled --quiet nm-cloud-setup.service'\nExecStart=/usr/local/bin/k3s \\\n    server \\\n\t'--disable' \\\n\t'traefik' \\\n\n";
         let u = parse(text);
-        assert_eq!(u.exec_start, vec![vec!["/usr/local/bin/k3s", "server", "--disable", "traefik"]]);
+        assert_eq!(
+            u.exec_start,
+            vec![vec!["/usr/local/bin/k3s", "server", "--disable", "traefik"]]
+        );
         assert_eq!(u.environment, ["K3S_CONFIG_FILE=/etc/k3s/c.yaml", "A=1"]);
-        assert_eq!(u.environment_files, ["-/etc/default/%N", "-/etc/systemd/system/k3s.service.env"]);
+        assert_eq!(
+            u.environment_files,
+            ["-/etc/default/%N", "-/etc/systemd/system/k3s.service.env"]
+        );
     }
 
     #[test]

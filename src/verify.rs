@@ -60,7 +60,9 @@ fn named<'a>(list: Option<&'a Node>, name: Option<&str>, inner: &str) -> Option<
         return None;
     };
     let found = match name {
-        Some(n) => items.iter().find(|i| get(i, "name").and_then(Node::as_scalar) == Some(n)),
+        Some(n) => items
+            .iter()
+            .find(|i| get(i, "name").and_then(Node::as_scalar) == Some(n)),
         None => None,
     };
     found.or(items.first()).and_then(|i| get(i, inner))
@@ -87,31 +89,41 @@ impl Kubeconfig {
         let root_node = doc.root.as_ref().ok_or_else(|| bad("empty"))?;
         let ctx_name = get(root_node, "current-context").and_then(Node::as_scalar);
         let ctx = named(get(root_node, "contexts"), ctx_name, "context");
-        let cluster_name = ctx.and_then(|c| get(c, "cluster")).and_then(Node::as_scalar);
+        let cluster_name = ctx
+            .and_then(|c| get(c, "cluster"))
+            .and_then(Node::as_scalar);
         let user_name = ctx.and_then(|c| get(c, "user")).and_then(Node::as_scalar);
-        let cluster = named(get(root_node, "clusters"), cluster_name, "cluster").ok_or_else(|| bad("no cluster"))?;
-        let user = named(get(root_node, "users"), user_name, "user").ok_or_else(|| bad("no user"))?;
+        let cluster = named(get(root_node, "clusters"), cluster_name, "cluster")
+            .ok_or_else(|| bad("no cluster"))?;
+        let user =
+            named(get(root_node, "users"), user_name, "user").ok_or_else(|| bad("no user"))?;
         let server = get(cluster, "server")
             .and_then(Node::as_scalar)
             .ok_or_else(|| bad("cluster has no server"))?
             .to_string();
-        let material = |node: &Node, data_key: &str, file_key: &str| -> Result<Vec<u8>, VerifyError> {
-            if let Some(data) = get(node, data_key).and_then(Node::as_scalar) {
-                return base64::engine::general_purpose::STANDARD
-                    .decode(data.trim())
-                    .map_err(|_| bad(&format!("{data_key} is not base64")));
-            }
-            if let Some(file) = get(node, file_key).and_then(Node::as_scalar) {
-                let p = if Path::new(file).is_absolute() {
-                    root.resolve(file)
-                } else {
-                    path.parent().unwrap_or(Path::new("/")).join(file)
-                };
-                return std::fs::read(&p).map_err(|source| VerifyError::Read { path: p, source });
-            }
-            Err(bad(&format!("neither {data_key} nor {file_key}")))
-        };
-        let ca_pem = material(cluster, "certificate-authority-data", "certificate-authority")?;
+        let material =
+            |node: &Node, data_key: &str, file_key: &str| -> Result<Vec<u8>, VerifyError> {
+                if let Some(data) = get(node, data_key).and_then(Node::as_scalar) {
+                    return base64::engine::general_purpose::STANDARD
+                        .decode(data.trim())
+                        .map_err(|_| bad(&format!("{data_key} is not base64")));
+                }
+                if let Some(file) = get(node, file_key).and_then(Node::as_scalar) {
+                    let p = if Path::new(file).is_absolute() {
+                        root.resolve(file)
+                    } else {
+                        path.parent().unwrap_or(Path::new("/")).join(file)
+                    };
+                    return std::fs::read(&p)
+                        .map_err(|source| VerifyError::Read { path: p, source });
+                }
+                Err(bad(&format!("neither {data_key} nor {file_key}")))
+            };
+        let ca_pem = material(
+            cluster,
+            "certificate-authority-data",
+            "certificate-authority",
+        )?;
         let mut identity_pem = material(user, "client-certificate-data", "client-certificate")?;
         identity_pem.push(b'\n');
         identity_pem.extend(material(user, "client-key-data", "client-key")?);
@@ -129,8 +141,10 @@ impl Kubeconfig {
             path: self.path.clone(),
             message,
         };
-        let ca = reqwest::Certificate::from_pem_bundle(&self.ca_pem).map_err(|e| tls(e.to_string()))?;
-        let identity = reqwest::Identity::from_pem(&self.identity_pem).map_err(|e| tls(e.to_string()))?;
+        let ca =
+            reqwest::Certificate::from_pem_bundle(&self.ca_pem).map_err(|e| tls(e.to_string()))?;
+        let identity =
+            reqwest::Identity::from_pem(&self.identity_pem).map_err(|e| tls(e.to_string()))?;
         reqwest::Client::builder()
             .tls_certs_only(ca)
             .identity(identity)
@@ -143,13 +157,23 @@ impl Kubeconfig {
 }
 
 /// Fetches the issuer the running API server signs tokens with.
-pub async fn live_issuer(client: &reqwest::Client, kubeconfig: &Kubeconfig) -> Result<String, VerifyError> {
-    let url = format!("{}/.well-known/openid-configuration", kubeconfig.server.trim_end_matches('/'));
+pub async fn live_issuer(
+    client: &reqwest::Client,
+    kubeconfig: &Kubeconfig,
+) -> Result<String, VerifyError> {
+    let url = format!(
+        "{}/.well-known/openid-configuration",
+        kubeconfig.server.trim_end_matches('/')
+    );
     let http = |message: String| VerifyError::Http {
         url: url.clone(),
         message,
     };
-    let resp = client.get(&url).send().await.map_err(|e| http(error_chain(&e)))?;
+    let resp = client
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| http(error_chain(&e)))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(http(format!("HTTP {status}")));
@@ -163,7 +187,11 @@ pub async fn live_issuer(client: &reqwest::Client, kubeconfig: &Kubeconfig) -> R
 
 /// Polls the live issuer until it answers or `deadline` passes (the API server may refuse
 /// connections for a moment after READY=1).
-pub async fn live_issuer_until(client: &reqwest::Client, kubeconfig: &Kubeconfig, deadline: Instant) -> Result<String, VerifyError> {
+pub async fn live_issuer_until(
+    client: &reqwest::Client,
+    kubeconfig: &Kubeconfig,
+    deadline: Instant,
+) -> Result<String, VerifyError> {
     loop {
         match live_issuer(client, kubeconfig).await {
             Ok(issuer) => return Ok(issuer),

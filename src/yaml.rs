@@ -26,9 +26,18 @@ pub enum Style {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
-    Scalar { value: String, style: Style },
-    Seq { items: Vec<Node>, flow: bool },
-    Map { entries: Vec<(Node, Node)>, flow: bool },
+    Scalar {
+        value: String,
+        style: Style,
+    },
+    Seq {
+        items: Vec<Node>,
+        flow: bool,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        flow: bool,
+    },
 }
 
 /// A node with its source position. `start`/`end` are byte offsets into the text;
@@ -82,8 +91,8 @@ pub fn is_non_string_plain(node: &Node) -> bool {
         return true;
     }
     const BOOLS: &[&str] = &[
-        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE",
-        "false", "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
+        "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false",
+        "False", "FALSE", "on", "On", "ON", "off", "Off", "OFF",
     ];
     if BOOLS.contains(&v) {
         return true;
@@ -94,7 +103,10 @@ pub fn is_non_string_plain(node: &Node) -> bool {
             || digits.starts_with("0x")
             || digits.starts_with("0b")
             || digits.starts_with("0o")
-            || matches!(digits.as_str(), ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"));
+            || matches!(
+                digits.as_str(),
+                ".inf" | ".Inf" | ".INF" | ".nan" | ".NaN" | ".NAN"
+            ));
     numeric
 }
 
@@ -154,7 +166,10 @@ impl Document {
             Some(node) => Err(YamlError {
                 path: self.path.clone(),
                 line: node.line,
-                message: format!("expected a mapping of k3s options, found a {}", node.type_name()),
+                message: format!(
+                    "expected a mapping of k3s options, found a {}",
+                    node.type_name()
+                ),
             }),
         }
     }
@@ -167,8 +182,17 @@ fn line_starts(text: &str) -> Vec<usize> {
 }
 
 enum Frame {
-    Seq { items: Vec<Node>, start: Marker, flow: bool },
-    Map { entries: Vec<(Node, Node)>, pending_key: Option<Node>, start: Marker, flow: bool },
+    Seq {
+        items: Vec<Node>,
+        start: Marker,
+        flow: bool,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+        start: Marker,
+        flow: bool,
+    },
 }
 
 struct Builder<'a> {
@@ -205,7 +229,11 @@ impl Builder<'_> {
     /// precedes `end` on its line (a block scalar ends where the next token starts), the
     /// node ended on the line before.
     fn last_line(&self, end: Marker) -> usize {
-        let line_start = self.line_starts.get(end.line().saturating_sub(1)).copied().unwrap_or(self.text.len());
+        let line_start = self
+            .line_starts
+            .get(end.line().saturating_sub(1))
+            .copied()
+            .unwrap_or(self.text.len());
         let before = &self.text[line_start..self.offset(end).max(line_start)];
         if before.trim().is_empty() && end.line() > 1 {
             end.line() - 1
@@ -221,7 +249,10 @@ impl Builder<'_> {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(self.err(line, "more than one YAML document; k3s reads only the first"));
+                    return Err(self.err(
+                        line,
+                        "more than one YAML document; k3s reads only the first",
+                    ));
                 }
             }
             Event::Alias(_) => {
@@ -229,7 +260,9 @@ impl Builder<'_> {
             }
             Event::Scalar(value, style, anchor, _tag) => {
                 if anchor != 0 {
-                    return Err(self.err(line, "YAML anchors (&name) are not supported by aio-prep"));
+                    return Err(
+                        self.err(line, "YAML anchors (&name) are not supported by aio-prep")
+                    );
                 }
                 let style = match style {
                     ScalarStyle::Plain => Style::Plain,
@@ -278,12 +311,18 @@ impl Builder<'_> {
                 let (kind, start) = match frame {
                     Frame::Seq { items, start, flow } => (NodeKind::Seq { items, flow }, start),
                     Frame::Map {
-                        entries, start, flow, ..
+                        entries,
+                        start,
+                        flow,
+                        ..
                     } => (NodeKind::Map { entries, flow }, start),
                 };
                 // saphyr's end span of a flow collection runs past `]`/`}` over any trailing
                 // comment; the closing bracket itself is at the span's start.
-                let flow_end = matches!(kind, NodeKind::Seq { flow: true, .. } | NodeKind::Map { flow: true, .. });
+                let flow_end = matches!(
+                    kind,
+                    NodeKind::Seq { flow: true, .. } | NodeKind::Map { flow: true, .. }
+                );
                 let end_off = if flow_end {
                     self.offset(span.start) + 1
                 } else {
@@ -295,7 +334,11 @@ impl Builder<'_> {
                 if let NodeKind::Seq { items, flow: false } = &kind {
                     end_line = items.last().map_or(start.line(), |n| n.end_line);
                 }
-                if let NodeKind::Map { entries, flow: false } = &kind {
+                if let NodeKind::Map {
+                    entries,
+                    flow: false,
+                } = &kind
+                {
                     end_line = entries.last().map_or(start.line(), |(_, v)| v.end_line);
                 }
                 let node = Node {
@@ -378,7 +421,13 @@ mod tests {
     #[test]
     fn refuses_aliases_anchors_and_multiple_documents() {
         let p = Path::new("/t.yaml");
-        for bad in ["a: &x 1\nb: *x\n", "a: &x [1]\n", "a: 1\n---\nb: 2\n", "a: [1\n", "a:\n\t- x\n"] {
+        for bad in [
+            "a: &x 1\nb: *x\n",
+            "a: &x [1]\n",
+            "a: 1\n---\nb: 2\n",
+            "a: [1\n",
+            "a:\n\t- x\n",
+        ] {
             let e = Document::parse(p, bad).expect_err(bad);
             assert!(e.to_string().starts_with("/t.yaml:"), "{e}");
         }
@@ -388,7 +437,10 @@ mod tests {
     fn top_level_must_be_a_mapping() {
         let d = doc("- a\n- b\n");
         assert!(d.top_entries().is_err());
-        assert!(doc("# only a comment\n").top_entries().expect("empty").is_empty());
+        assert!(doc("# only a comment\n")
+            .top_entries()
+            .expect("empty")
+            .is_empty());
     }
 
     #[test]
@@ -398,6 +450,9 @@ mod tests {
             panic!()
         };
         let flags: Vec<bool> = items.iter().map(is_non_string_plain).collect();
-        assert_eq!(flags, vec![true, true, true, true, true, false, false, false]);
+        assert_eq!(
+            flags,
+            vec![true, true, true, true, true, false, false, false]
+        );
     }
 }

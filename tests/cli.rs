@@ -10,13 +10,34 @@ fn help_version_completions_and_man() {
     let h = Host::new();
     let r = h.run(&["--help"]);
     assert_eq!(r.code, 0);
-    for cmd in ["detect", "plan", "apply", "status", "rollback", "config", "completions", "man"] {
+    for cmd in [
+        "detect",
+        "plan",
+        "apply",
+        "status",
+        "rollback",
+        "config",
+        "completions",
+        "man",
+    ] {
         assert!(r.stdout.contains(cmd), "help lacks {cmd}");
     }
-    assert!(h.run(&["completions", "bash"]).stdout.contains("complete -F _aio__prep"));
-    assert!(h.run(&["completions", "zsh"]).stdout.contains("#compdef aio-prep"));
-    assert!(h.run(&["completions", "fish"]).stdout.contains("complete -c aio-prep"));
-    assert!(h.run(&["man"]).stdout.starts_with(".ie"), "man page is roff");
+    assert!(h
+        .run(&["completions", "bash"])
+        .stdout
+        .contains("complete -F _aio__prep"));
+    assert!(h
+        .run(&["completions", "zsh"])
+        .stdout
+        .contains("#compdef aio-prep"));
+    assert!(h
+        .run(&["completions", "fish"])
+        .stdout
+        .contains("complete -c aio-prep"));
+    assert!(
+        h.run(&["man"]).stdout.starts_with(".ie"),
+        "man page is roff"
+    );
     assert_eq!(h.run(&["no-such-command"]).code, 2);
 }
 
@@ -28,7 +49,10 @@ fn detect_on_an_empty_host_is_unknown_with_evidence() {
     let j = r.json();
     assert_eq!(j["schema"], 1);
     assert_eq!(j["flavor"]["name"], "unknown");
-    assert!(!j["flavor"]["evidence"].as_array().expect("evidence").is_empty());
+    assert!(!j["flavor"]["evidence"]
+        .as_array()
+        .expect("evidence")
+        .is_empty());
 }
 
 #[test]
@@ -45,18 +69,32 @@ fn detect_reads_the_unit_file_and_k3s_config_file_env() {
     assert_eq!(j["flavor"]["role"], "server");
     assert_eq!(j["flavor"]["config_file"], "/etc/k3s/alt.yaml");
     assert_eq!(j["flavor"]["unit"], "k3s.service");
-    assert!(!r.stdout.contains("supersecret"), "token leaked into the report");
+    assert!(
+        !r.stdout.contains("supersecret"),
+        "token leaked into the report"
+    );
 }
 
 #[test]
 fn plan_shows_a_diff_exits_3_and_changes_nothing() {
-    let h = Host::k3s_server(Some("# operator comment\nwrite-kubeconfig-mode: \"0644\"\n"));
+    let h = Host::k3s_server(Some(
+        "# operator comment\nwrite-kubeconfig-mode: \"0644\"\n",
+    ));
     let before = h.snapshot();
     let r = h.run(&["--issuer-url", ARC, "plan"]);
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stdout.contains(&format!("+  - service-account-issuer={ARC}")), "{}", r.stdout);
-    assert!(r.stdout.contains(&format!("+  - service-account-issuer={DEFAULT_ISSUER}")));
-    assert!(r.stdout.contains("+  - service-account-max-token-expiration=24h"));
+    assert!(
+        r.stdout
+            .contains(&format!("+  - service-account-issuer={ARC}")),
+        "{}",
+        r.stdout
+    );
+    assert!(r
+        .stdout
+        .contains(&format!("+  - service-account-issuer={DEFAULT_ISSUER}")));
+    assert!(r
+        .stdout
+        .contains("+  - service-account-max-token-expiration=24h"));
     assert_eq!(h.snapshot(), before);
 }
 
@@ -64,21 +102,31 @@ fn plan_shows_a_diff_exits_3_and_changes_nothing() {
 fn apply_without_restart_writes_keeps_comments_backs_up_and_is_idempotent() {
     let original = "# operator comment\nwrite-kubeconfig-mode: \"0644\"   # keep\nkube-apiserver-arg:\n  - audit-log-maxage=30 # why\ntls-san: [a.example]\n";
     let h = Host::k3s_server(Some(original));
-    h.write("/etc/aio-prep/config.toml", &format!("[issuer]\nurl = \"{ARC}\"\n[k3s]\nrestart = false\n"));
+    h.write(
+        "/etc/aio-prep/config.toml",
+        &format!("[issuer]\nurl = \"{ARC}\"\n[k3s]\nrestart = false\n"),
+    );
     let r = h.run(&["--output", "json", "apply"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     let j = r.json();
     assert_eq!(j["outcome"], "changed");
     assert_eq!(j["restarted"], false);
     assert_eq!(j["issuer"]["source"], "offline");
-    let restart = j["steps"].as_array().expect("steps").iter().find(|s| s["id"] == "restart").expect("restart step");
+    let restart = j["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == "restart")
+        .expect("restart step");
     assert_eq!(restart["status"], "skipped");
     let new = h.read("/etc/rancher/k3s/config.yaml");
     assert_eq!(
         new,
         format!("# operator comment\nwrite-kubeconfig-mode: \"0644\"   # keep\nkube-apiserver-arg:\n  - service-account-issuer={ARC}\n  - service-account-issuer={DEFAULT_ISSUER}\n  - service-account-max-token-expiration=24h\n  - audit-log-maxage=30 # why\ntls-san: [a.example]\n")
     );
-    let backups: Vec<_> = std::fs::read_dir(h.path("/var/lib/aio-prep/backups")).expect("backups").collect();
+    let backups: Vec<_> = std::fs::read_dir(h.path("/var/lib/aio-prep/backups"))
+        .expect("backups")
+        .collect();
     assert_eq!(backups.len(), 1);
     let backup = backups[0].as_ref().expect("entry").path();
     assert_eq!(std::fs::read_to_string(backup).expect("read"), original);
@@ -96,7 +144,10 @@ fn apply_without_restart_writes_keeps_comments_backs_up_and_is_idempotent() {
 fn agent_node_is_not_applicable_and_untouched() {
     let h = Host::new();
     h.write("/etc/systemd/system/k3s-agent.service", AGENT_UNIT);
-    h.write("/etc/rancher/k3s/config.yaml", "server: https://10.0.0.1:6443\n");
+    h.write(
+        "/etc/rancher/k3s/config.yaml",
+        "server: https://10.0.0.1:6443\n",
+    );
     let before = h.snapshot();
     let r = h.run(&["--issuer-url", ARC, "--output", "json", "apply"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -125,21 +176,141 @@ fn refusals_leave_the_host_untouched() {
         says: &'static str,
     }
     let cases = [
-        Case { name: "malformed yaml", config: "kube-apiserver-arg: [a\n", extra: &[], args: &[], code: 2, says: "config.yaml:" },
-        Case { name: "tab indentation", config: "kube-apiserver-arg:\n\t- a=b\n", extra: &[], args: &[], code: 2, says: "config.yaml:" },
-        Case { name: "args as a map", config: "kube-apiserver-arg:\n  a: b\n", extra: &[], args: &[], code: 2, says: "config.yaml:2: kube-apiserver-arg: expected a list of strings" },
-        Case { name: "number item", config: "kube-apiserver-arg:\n  - 42\n", extra: &[], args: &[], code: 2, says: "config.yaml:2: kube-apiserver-arg: item \"42\"" },
-        Case { name: "alias", config: "a: &x b\nkube-apiserver-arg: [*x]\n", extra: &[], args: &[], code: 2, says: "anchors" },
-        Case { name: "not a mapping", config: "- a\n", extra: &[], args: &[], code: 2, says: "expected a mapping" },
-        Case { name: "later dropin replaces list", config: "kube-apiserver-arg: [a=1]\n", extra: &[("/etc/rancher/k3s/config.yaml.d/50-x.yaml", "kube-apiserver-arg: [b=2]\n")], args: &[], code: 4, says: "50-x.yaml:1" },
-        Case { name: "issuer in another file", config: "a: 1\n", extra: &[("/etc/rancher/k3s/config.yaml.d/50-x.yaml", "kube-apiserver-arg+: [service-account-issuer=https://x]\n")], args: &[], code: 4, says: "is set here too" },
-        Case { name: "execstart args", config: "a: 1\n", extra: &[("/etc/systemd/system/k3s.service", "[Service]\nExecStart=/usr/local/bin/k3s server --kube-apiserver-arg=x=1\n")], args: &[], code: 4, says: "--kube-apiserver-arg" },
-        Case { name: "non-https issuer", config: "a: 1\n", extra: &[], args: &["--issuer-url", "http://x.example/"], code: 2, says: "issuer.url: issuer URL must start with https://" },
-        Case { name: "issuer with newline", config: "a: 1\n", extra: &[], args: &["--issuer-url", "https://x.example/\nevil: 1"], code: 2, says: "control character" },
-        Case { name: "bad max expiration", config: "a: 1\n", extra: &[("/etc/aio-prep/config.toml", "[k3s]\nmax_token_expiration = \"30m\"\n")], args: &[], code: 2, says: "config.toml:2: k3s.max_token_expiration" },
-        Case { name: "unknown config key", config: "a: 1\n", extra: &[("/etc/aio-prep/config.toml", "[k3s]\ntarget = \"config\"\ncolour = \"blue\"\n")], args: &[], code: 2, says: "config.toml:3: unknown key `k3s.colour`" },
-        Case { name: "bad toml", config: "a: 1\n", extra: &[("/etc/aio-prep/config.toml", "[k3s\n")], args: &[], code: 2, says: "config.toml:1: invalid TOML" },
-        Case { name: "bom", config: "\u{feff}a: 1\n", extra: &[], args: &[], code: 2, says: "byte-order mark" },
+        Case {
+            name: "malformed yaml",
+            config: "kube-apiserver-arg: [a\n",
+            extra: &[],
+            args: &[],
+            code: 2,
+            says: "config.yaml:",
+        },
+        Case {
+            name: "tab indentation",
+            config: "kube-apiserver-arg:\n\t- a=b\n",
+            extra: &[],
+            args: &[],
+            code: 2,
+            says: "config.yaml:",
+        },
+        Case {
+            name: "args as a map",
+            config: "kube-apiserver-arg:\n  a: b\n",
+            extra: &[],
+            args: &[],
+            code: 2,
+            says: "config.yaml:2: kube-apiserver-arg: expected a list of strings",
+        },
+        Case {
+            name: "number item",
+            config: "kube-apiserver-arg:\n  - 42\n",
+            extra: &[],
+            args: &[],
+            code: 2,
+            says: "config.yaml:2: kube-apiserver-arg: item \"42\"",
+        },
+        Case {
+            name: "alias",
+            config: "a: &x b\nkube-apiserver-arg: [*x]\n",
+            extra: &[],
+            args: &[],
+            code: 2,
+            says: "anchors",
+        },
+        Case {
+            name: "not a mapping",
+            config: "- a\n",
+            extra: &[],
+            args: &[],
+            code: 2,
+            says: "expected a mapping",
+        },
+        Case {
+            name: "later dropin replaces list",
+            config: "kube-apiserver-arg: [a=1]\n",
+            extra: &[(
+                "/etc/rancher/k3s/config.yaml.d/50-x.yaml",
+                "kube-apiserver-arg: [b=2]\n",
+            )],
+            args: &[],
+            code: 4,
+            says: "50-x.yaml:1",
+        },
+        Case {
+            name: "issuer in another file",
+            config: "a: 1\n",
+            extra: &[(
+                "/etc/rancher/k3s/config.yaml.d/50-x.yaml",
+                "kube-apiserver-arg+: [service-account-issuer=https://x]\n",
+            )],
+            args: &[],
+            code: 4,
+            says: "is set here too",
+        },
+        Case {
+            name: "execstart args",
+            config: "a: 1\n",
+            extra: &[(
+                "/etc/systemd/system/k3s.service",
+                "[Service]\nExecStart=/usr/local/bin/k3s server --kube-apiserver-arg=x=1\n",
+            )],
+            args: &[],
+            code: 4,
+            says: "--kube-apiserver-arg",
+        },
+        Case {
+            name: "non-https issuer",
+            config: "a: 1\n",
+            extra: &[],
+            args: &["--issuer-url", "http://x.example/"],
+            code: 2,
+            says: "issuer.url: issuer URL must start with https://",
+        },
+        Case {
+            name: "issuer with newline",
+            config: "a: 1\n",
+            extra: &[],
+            args: &["--issuer-url", "https://x.example/\nevil: 1"],
+            code: 2,
+            says: "control character",
+        },
+        Case {
+            name: "bad max expiration",
+            config: "a: 1\n",
+            extra: &[(
+                "/etc/aio-prep/config.toml",
+                "[k3s]\nmax_token_expiration = \"30m\"\n",
+            )],
+            args: &[],
+            code: 2,
+            says: "config.toml:2: k3s.max_token_expiration",
+        },
+        Case {
+            name: "unknown config key",
+            config: "a: 1\n",
+            extra: &[(
+                "/etc/aio-prep/config.toml",
+                "[k3s]\ntarget = \"config\"\ncolour = \"blue\"\n",
+            )],
+            args: &[],
+            code: 2,
+            says: "config.toml:3: unknown key `k3s.colour`",
+        },
+        Case {
+            name: "bad toml",
+            config: "a: 1\n",
+            extra: &[("/etc/aio-prep/config.toml", "[k3s\n")],
+            args: &[],
+            code: 2,
+            says: "config.toml:1: invalid TOML",
+        },
+        Case {
+            name: "bom",
+            config: "\u{feff}a: 1\n",
+            extra: &[],
+            args: &[],
+            code: 2,
+            says: "byte-order mark",
+        },
     ];
     for c in cases {
         let h = Host::k3s_server(Some(c.config));
@@ -147,16 +318,38 @@ fn refusals_leave_the_host_untouched() {
             h.write(p, t);
         }
         let before = h.snapshot();
-        let mut args: Vec<&str> = if c.args.is_empty() { vec!["--issuer-url", ARC] } else { c.args.to_vec() };
+        let mut args: Vec<&str> = if c.args.is_empty() {
+            vec!["--issuer-url", ARC]
+        } else {
+            c.args.to_vec()
+        };
         args.push("apply");
         let r = h.run(&args);
-        assert_eq!(r.code, c.code, "{}: stdout {} stderr {}", c.name, r.stdout, r.stderr);
+        assert_eq!(
+            r.code, c.code,
+            "{}: stdout {} stderr {}",
+            c.name, r.stdout, r.stderr
+        );
         let line = r.error_line();
-        assert!(line.contains(c.says), "{}: error line {line:?} lacks {:?}", c.name, c.says);
+        assert!(
+            line.contains(c.says),
+            "{}: error line {line:?} lacks {:?}",
+            c.name,
+            c.says
+        );
         assert_eq!(h.snapshot(), before, "{}: host changed", c.name);
-        let j = h.run(&[&args[..args.len() - 1], &["--output", "json", "apply"]].concat()).json();
+        let j = h
+            .run(&[&args[..args.len() - 1], &["--output", "json", "apply"]].concat())
+            .json();
         assert_eq!(j["outcome"], "failed", "{}", c.name);
-        assert!(j["error"]["message"].as_str().expect("message").contains(c.says), "{}", c.name);
+        assert!(
+            j["error"]["message"]
+                .as_str()
+                .expect("message")
+                .contains(c.says),
+            "{}",
+            c.name
+        );
     }
 }
 
@@ -166,7 +359,11 @@ fn file_guards_refuse_symlinks_out_huge_files_and_directories() {
     let outside = tempfile::tempdir().expect("tmp");
     std::fs::write(outside.path().join("x.yaml"), "a: 1\n").expect("write");
     std::fs::create_dir_all(h.path("/etc/rancher/k3s")).expect("mkdir");
-    std::os::unix::fs::symlink(outside.path().join("x.yaml"), h.path("/etc/rancher/k3s/config.yaml")).expect("symlink");
+    std::os::unix::fs::symlink(
+        outside.path().join("x.yaml"),
+        h.path("/etc/rancher/k3s/config.yaml"),
+    )
+    .expect("symlink");
     let r = h.run(&["--issuer-url", ARC, "apply"]);
     assert_eq!(r.code, 2);
     assert!(r.error_line().contains("outside"), "{}", r.stderr);
@@ -180,7 +377,11 @@ fn file_guards_refuse_symlinks_out_huge_files_and_directories() {
     std::fs::create_dir_all(h.path("/etc/rancher/k3s/config.yaml")).expect("mkdir");
     let r = h.run(&["--issuer-url", ARC, "apply"]);
     assert_eq!(r.code, 2);
-    assert!(r.error_line().contains("not a regular file"), "{}", r.stderr);
+    assert!(
+        r.error_line().contains("not a regular file"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -207,28 +408,59 @@ fn held_lock_exits_8_after_the_timeout() {
 #[test]
 fn dropin_target_owns_its_file() {
     let h = Host::k3s_server(Some("kube-apiserver-arg: [audit-log-maxage=30]\n"));
-    let r = h.run_env(&["--issuer-url", ARC, "--output", "json", "apply"], &[("AIO_PREP_K3S_TARGET", "dropin"), ("AIO_PREP_K3S_RESTART", "false")]);
+    let r = h.run_env(
+        &["--issuer-url", ARC, "--output", "json", "apply"],
+        &[
+            ("AIO_PREP_K3S_TARGET", "dropin"),
+            ("AIO_PREP_K3S_RESTART", "false"),
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(h.read("/etc/rancher/k3s/config.yaml"), "kube-apiserver-arg: [audit-log-maxage=30]\n");
+    assert_eq!(
+        h.read("/etc/rancher/k3s/config.yaml"),
+        "kube-apiserver-arg: [audit-log-maxage=30]\n"
+    );
     let dropin = h.read("/etc/rancher/k3s/config.yaml.d/90-aio-prep.yaml");
-    assert!(dropin.contains(&format!("kube-apiserver-arg+:\n  - service-account-issuer={ARC}\n")), "{dropin}");
+    assert!(
+        dropin.contains(&format!(
+            "kube-apiserver-arg+:\n  - service-account-issuer={ARC}\n"
+        )),
+        "{dropin}"
+    );
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(h.path("/etc/rancher/k3s/config.yaml.d/90-aio-prep.yaml")).expect("meta").permissions().mode();
+    let mode = std::fs::metadata(h.path("/etc/rancher/k3s/config.yaml.d/90-aio-prep.yaml"))
+        .expect("meta")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
 #[test]
 fn config_set_and_show() {
     let h = Host::new();
-    h.write("/etc/aio-prep/config.toml", "# fleet defaults\n[k3s]\n# why: docs\ntarget = \"config\"\n");
+    h.write(
+        "/etc/aio-prep/config.toml",
+        "# fleet defaults\n[k3s]\n# why: docs\ntarget = \"config\"\n",
+    );
     let r = h.run(&["config", "set", "k3s.target", "dropin"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(h.read("/etc/aio-prep/config.toml"), "# fleet defaults\n[k3s]\n# why: docs\ntarget = \"dropin\"\n");
+    assert_eq!(
+        h.read("/etc/aio-prep/config.toml"),
+        "# fleet defaults\n[k3s]\n# why: docs\ntarget = \"dropin\"\n"
+    );
     let r = h.run(&["config", "set", "k3s.restart_timeout", "soon"]);
     assert_eq!(r.code, 2);
     assert!(r.error_line().contains("k3s.restart_timeout"));
-    let r = h.run_env(&["config", "show"], &[("AIO_PREP_K3S_MAX_TOKEN_EXPIRATION", "12h")]);
+    let r = h.run_env(
+        &["config", "show"],
+        &[("AIO_PREP_K3S_MAX_TOKEN_EXPIRATION", "12h")],
+    );
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("target = \"dropin\"  # "), "{}", r.stdout);
-    assert!(r.stdout.contains("max_token_expiration = \"12h\"  # AIO_PREP_K3S_MAX_TOKEN_EXPIRATION"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("max_token_expiration = \"12h\"  # AIO_PREP_K3S_MAX_TOKEN_EXPIRATION"),
+        "{}",
+        r.stdout
+    );
 }

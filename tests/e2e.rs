@@ -26,7 +26,8 @@ struct Run {
 
 impl Run {
     fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
     }
 }
 
@@ -49,11 +50,19 @@ fn aio(tb: &Testbed, args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 fn ready_starts(tb: &Testbed) -> usize {
-    tb.starts().iter().filter(|s| s["result"] == "ready").count()
+    tb.starts()
+        .iter()
+        .filter(|s| s["result"] == "ready")
+        .count()
 }
 
 fn step<'a>(j: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
-    j["steps"].as_array().expect("steps").iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("no step {id}: {j}"))
+    j["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id}: {j}"))
 }
 
 #[test]
@@ -62,20 +71,35 @@ fn apply_restarts_once_verifies_and_second_apply_changes_nothing() {
     assert_eq!(ready_starts(&tb), 1);
     let issuer = ["--issuer-url", ARC];
 
-    let r = aio(&tb, &[&issuer[..], &["--output", "json", "status"]].concat(), &[]);
+    let r = aio(
+        &tb,
+        &[&issuer[..], &["--output", "json", "status"]].concat(),
+        &[],
+    );
     assert_eq!(r.code, 3, "status before apply: {}", r.stderr);
-    let r = aio(&tb, &[&issuer[..], &["--output", "json", "plan"]].concat(), &[]);
+    let r = aio(
+        &tb,
+        &[&issuer[..], &["--output", "json", "plan"]].concat(),
+        &[],
+    );
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert_eq!(r.json()["flavor"]["unit"], "k3s.service");
     assert_eq!(ready_starts(&tb), 1, "plan must not restart");
 
-    let r = aio(&tb, &[&issuer[..], &["--output", "json", "apply"]].concat(), &[]);
+    let r = aio(
+        &tb,
+        &[&issuer[..], &["--output", "json", "apply"]].concat(),
+        &[],
+    );
     assert_eq!(r.code, 0, "apply: {}\n{}", r.stdout, r.stderr);
     let j = r.json();
     assert_eq!(j["outcome"], "changed");
     assert_eq!(j["restarted"], true);
     assert_eq!(step(&j, "restart")["status"], "changed");
-    assert_eq!(step(&j, "verify")["detail"], format!("live issuer is {ARC}"));
+    assert_eq!(
+        step(&j, "verify")["detail"],
+        format!("live issuer is {ARC}")
+    );
     assert_eq!(ready_starts(&tb), 2, "exactly one restart");
     let args = tb.starts().last().expect("start")["apiserver_args"].clone();
     let issuers: Vec<&str> = args
@@ -84,7 +108,11 @@ fn apply_restarts_once_verifies_and_second_apply_changes_nothing() {
         .iter()
         .filter_map(|a| a.as_str()?.strip_prefix("--service-account-issuer="))
         .collect();
-    assert_eq!(issuers, [ARC, DEFAULT_ISSUER], "the stand-in runs with ours first, previous second");
+    assert_eq!(
+        issuers,
+        [ARC, DEFAULT_ISSUER],
+        "the stand-in runs with ours first, previous second"
+    );
     let written = std::fs::read_to_string(tb.config_path()).expect("config");
     assert_eq!(
         written,
@@ -93,13 +121,20 @@ fn apply_restarts_once_verifies_and_second_apply_changes_nothing() {
         )
     );
 
-    let r = aio(&tb, &[&issuer[..], &["--output", "json", "apply"]].concat(), &[]);
+    let r = aio(
+        &tb,
+        &[&issuer[..], &["--output", "json", "apply"]].concat(),
+        &[],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j = r.json();
     assert_eq!(j["outcome"], "ok");
     assert_eq!(j["restarted"], false);
     assert_eq!(ready_starts(&tb), 2, "second apply must not restart");
-    assert_eq!(std::fs::read_to_string(tb.config_path()).expect("config"), written);
+    assert_eq!(
+        std::fs::read_to_string(tb.config_path()).expect("config"),
+        written
+    );
     let r = aio(&tb, &[&issuer[..], &["status"]].concat(), &[]);
     assert_eq!(r.code, 0, "status after apply: {}{}", r.stdout, r.stderr);
 }
@@ -107,17 +142,28 @@ fn apply_restarts_once_verifies_and_second_apply_changes_nothing() {
 #[test]
 fn a_run_killed_after_the_write_is_completed_by_the_next_run() {
     let tb = server("node-name: a\n");
-    let r = aio(&tb, &["--issuer-url", ARC, "apply"], &[("AIO_PREP_K3S_RESTART", "false")]);
+    let r = aio(
+        &tb,
+        &["--issuer-url", ARC, "apply"],
+        &[("AIO_PREP_K3S_RESTART", "false")],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(ready_starts(&tb), 1, "restart = false must not restart");
     let r = aio(&tb, &["--issuer-url", ARC, "--output", "json", "plan"], &[]);
     assert_eq!(r.code, 3, "live issuer differs: restart pending");
-    let r = aio(&tb, &["--issuer-url", ARC, "--output", "json", "apply"], &[]);
+    let r = aio(
+        &tb,
+        &["--issuer-url", ARC, "--output", "json", "apply"],
+        &[],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j = r.json();
     assert_eq!(step(&j, "config")["status"], "unchanged");
     assert_eq!(step(&j, "restart")["status"], "changed");
-    assert!(step(&j, "restart")["detail"].as_str().expect("detail").contains("another issuer"));
+    assert!(step(&j, "restart")["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("another issuer"));
     assert_eq!(ready_starts(&tb), 2);
 }
 
@@ -125,29 +171,52 @@ fn a_run_killed_after_the_write_is_completed_by_the_next_run() {
 fn k3s_refusing_the_new_config_is_rolled_back_exit_6() {
     let tb = server(OPERATOR_CONFIG);
     tb.set_faults(&[&format!("refuse-issuer={ARC}")]);
-    let r = aio(&tb, &["--issuer-url", ARC, "--output", "json", "apply"], &[]);
+    let r = aio(
+        &tb,
+        &["--issuer-url", ARC, "--output", "json", "apply"],
+        &[],
+    );
     assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
     let j = r.json();
     assert_eq!(j["outcome"], "rolled-back");
     assert_eq!(j["error"]["kind"], "rolled-back");
-    assert_eq!(std::fs::read_to_string(tb.config_path()).expect("config"), OPERATOR_CONFIG, "old bytes restored");
+    assert_eq!(
+        std::fs::read_to_string(tb.config_path()).expect("config"),
+        OPERATOR_CONFIG,
+        "old bytes restored"
+    );
     assert_eq!(tb.unit_active_state(), "active");
     let last = tb.starts().last().cloned().expect("start");
     assert_eq!(last["result"], "ready");
-    assert!(last["apiserver_args"].to_string().contains(&format!("--service-account-issuer={DEFAULT_ISSUER}")));
+    assert!(last["apiserver_args"]
+        .to_string()
+        .contains(&format!("--service-account-issuer={DEFAULT_ISSUER}")));
 }
 
 #[test]
 fn k3s_never_ready_hits_the_deadline_and_a_failed_rollback_exits_7() {
     let tb = server("node-name: a\n");
     tb.set_faults(&["never-ready"]);
-    let r = aio(&tb, &["--issuer-url", ARC, "--output", "json", "apply"], &[("AIO_PREP_K3S_RESTART_TIMEOUT", "2s")]);
+    let r = aio(
+        &tb,
+        &["--issuer-url", ARC, "--output", "json", "apply"],
+        &[("AIO_PREP_K3S_RESTART_TIMEOUT", "2s")],
+    );
     assert_eq!(r.code, 7, "{}\n{}", r.stdout, r.stderr);
     let j = r.json();
     assert_eq!(j["error"]["kind"], "rollback-failed");
-    assert!(j["error"]["message"].as_str().expect("msg").contains("restart deadline"), "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("restart deadline"),
+        "{j}"
+    );
     // The file is back to the operator's bytes even though k3s needs attention.
-    assert_eq!(std::fs::read_to_string(tb.config_path()).expect("config"), "node-name: a\n");
+    assert_eq!(
+        std::fs::read_to_string(tb.config_path()).expect("config"),
+        "node-name: a\n"
+    );
 }
 
 #[test]
@@ -155,11 +224,17 @@ fn rollback_command_restores_the_previous_config() {
     let tb = server(OPERATOR_CONFIG);
     let r = aio(&tb, &["--issuer-url", ARC, "apply"], &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_ne!(std::fs::read_to_string(tb.config_path()).expect("config"), OPERATOR_CONFIG);
+    assert_ne!(
+        std::fs::read_to_string(tb.config_path()).expect("config"),
+        OPERATOR_CONFIG
+    );
     let r = aio(&tb, &["--output", "json", "rollback"], &[]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.json()["restarted"], true);
-    assert_eq!(std::fs::read_to_string(tb.config_path()).expect("config"), OPERATOR_CONFIG);
+    assert_eq!(
+        std::fs::read_to_string(tb.config_path()).expect("config"),
+        OPERATOR_CONFIG
+    );
     assert_eq!(ready_starts(&tb), 3);
     let r = aio(&tb, &["--output", "json", "rollback"], &[]);
     assert_eq!(r.code, 0);
@@ -173,7 +248,11 @@ fn agent_node_gets_nothing_and_no_restart() {
         ..TestbedOptions::agent()
     })
     .expect("testbed");
-    let r = aio(&tb, &["--issuer-url", ARC, "--output", "json", "apply"], &[]);
+    let r = aio(
+        &tb,
+        &["--issuer-url", ARC, "--output", "json", "apply"],
+        &[],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j = r.json();
     assert_eq!(j["outcome"], "not-applicable");
@@ -190,10 +269,16 @@ fn config_file_from_unit_environment_is_the_one_edited() {
         ..TestbedOptions::server()
     })
     .expect("testbed");
-    let r = aio(&tb, &["--issuer-url", ARC, "--output", "json", "apply"], &[]);
+    let r = aio(
+        &tb,
+        &["--issuer-url", ARC, "--output", "json", "apply"],
+        &[],
+    );
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.json()["flavor"]["config_file"], "/etc/k3s/site.yaml");
-    assert!(std::fs::read_to_string(tb.root().join("etc/k3s/site.yaml")).expect("site").contains(ARC));
+    assert!(std::fs::read_to_string(tb.root().join("etc/k3s/site.yaml"))
+        .expect("site")
+        .contains(ARC));
     assert!(!tb.root().join("etc/rancher/k3s/config.yaml").exists());
     assert_eq!(ready_starts(&tb), 2);
 }
@@ -204,7 +289,10 @@ fn dropin_target_works_under_real_k3s_rules() {
     let env = [("AIO_PREP_K3S_TARGET", "dropin")];
     let r = aio(&tb, &["--issuer-url", ARC, "apply"], &env);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert_eq!(std::fs::read_to_string(tb.config_path()).expect("config"), OPERATOR_CONFIG);
+    assert_eq!(
+        std::fs::read_to_string(tb.config_path()).expect("config"),
+        OPERATOR_CONFIG
+    );
     assert_eq!(ready_starts(&tb), 2);
     let r = aio(&tb, &["--issuer-url", ARC, "status"], &env);
     assert_eq!(r.code, 0, "{}", r.stdout);
@@ -216,17 +304,28 @@ fn concurrent_applies_write_once_and_restart_once() {
     let children: Vec<_> = (0..6)
         .map(|_| {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_aio-prep"));
-            cmd.arg("--root").arg(tb.root()).args(["--issuer-url", ARC, "--output", "json", "apply"]).env_clear();
+            cmd.arg("--root")
+                .arg(tb.root())
+                .args(["--issuer-url", ARC, "--output", "json", "apply"])
+                .env_clear();
             for (k, v) in tb.env() {
                 cmd.env(k, v);
             }
-            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().expect("spawn")
+            cmd.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn")
         })
         .collect();
     let mut changed = 0;
     for c in children {
         let out = c.wait_with_output().expect("wait");
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let j: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         if j["outcome"] == "changed" {
             changed += 1;

@@ -62,7 +62,10 @@ mod tests {
 
     fn defaults() -> BTreeMap<String, String> {
         BTreeMap::from([
-            ("service-account-issuer".to_string(), "https://kubernetes.default.svc.cluster.local".to_string()),
+            (
+                "service-account-issuer".to_string(),
+                "https://kubernetes.default.svc.cluster.local".to_string(),
+            ),
             ("secure-port".to_string(), "6444".to_string()),
         ])
     }
@@ -84,29 +87,47 @@ mod tests {
 
     #[test]
     fn plain_value_drops_the_default() {
-        assert_eq!(issuers(&["service-account-issuer=https://a"]), ["https://a"]);
+        assert_eq!(
+            issuers(&["service-account-issuer=https://a"]),
+            ["https://a"]
+        );
     }
 
     #[test]
     fn plus_appends_after_the_default_minus_prepends() {
-        assert_eq!(issuers(&["service-account-issuer+=https://a"]), [DEF, "https://a"]);
-        assert_eq!(issuers(&["service-account-issuer-=https://a"]), ["https://a", DEF]);
+        assert_eq!(
+            issuers(&["service-account-issuer+=https://a"]),
+            [DEF, "https://a"]
+        );
+        assert_eq!(
+            issuers(&["service-account-issuer-=https://a"]),
+            ["https://a", DEF]
+        );
     }
 
     #[test]
     fn repeated_values_keep_their_order() {
         assert_eq!(
-            issuers(&["service-account-issuer=https://a", "service-account-issuer=https://b"]),
+            issuers(&[
+                "service-account-issuer=https://a",
+                "service-account-issuer=https://b"
+            ]),
             ["https://a", "https://b"]
         );
         assert_eq!(
-            issuers(&["service-account-issuer=https://a", "service-account-issuer+=https://b"]),
+            issuers(&[
+                "service-account-issuer=https://a",
+                "service-account-issuer+=https://b"
+            ]),
             ["https://a", "https://b"]
         );
         // `-=` after an existing value: the new value goes first, then the (consumed)
         // default (none left), then the existing values — k3s's own order.
         assert_eq!(
-            issuers(&["service-account-issuer=https://a", "service-account-issuer-=https://b"]),
+            issuers(&[
+                "service-account-issuer=https://a",
+                "service-account-issuer-=https://b"
+            ]),
             ["https://b", "https://a"]
         );
     }
@@ -115,14 +136,23 @@ mod tests {
     fn output_is_sorted_by_name_and_flag_without_value_is_true() {
         let args = get_args(&defaults(), &["--zeta".to_string(), "alpha=1".to_string()]);
         let names: Vec<&str> = args.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["alpha", "secure-port", "service-account-issuer", "zeta"]);
+        assert_eq!(
+            names,
+            ["alpha", "secure-port", "service-account-issuer", "zeta"]
+        );
         assert_eq!(args[3].1, "true");
     }
 
     #[test]
     fn arg_name_trims_suffixes() {
-        assert_eq!(arg_name("service-account-issuer+=x"), "service-account-issuer");
-        assert_eq!(arg_name("--service-account-issuer-=x"), "service-account-issuer");
+        assert_eq!(
+            arg_name("service-account-issuer+=x"),
+            "service-account-issuer"
+        );
+        assert_eq!(
+            arg_name("--service-account-issuer-=x"),
+            "service-account-issuer"
+        );
         assert_eq!(arg_name("flag"), "flag");
     }
 }

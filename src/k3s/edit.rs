@@ -26,7 +26,11 @@ fn target_entry(entries: &[(Node, Node)]) -> Option<&(Node, Node)> {
         .iter()
         .rev()
         .find(|e| key(e) == APISERVER_ARG_KEY)
-        .or_else(|| entries.iter().find(|e| key(e) == format!("{APISERVER_ARG_KEY}+")))
+        .or_else(|| {
+            entries
+                .iter()
+                .find(|e| key(e) == format!("{APISERVER_ARG_KEY}+"))
+        })
 }
 
 /// Rewrites `text` so its `kube-apiserver-arg` list starts with `new_items` and holds no
@@ -36,7 +40,8 @@ pub fn rewrite(text: &str, doc: &Document, new_items: &[String]) -> Result<Strin
         if let NodeKind::Map { flow: true, .. } = root.kind {
             return Err(EditError {
                 line: root.line,
-                message: "a flow-style ({...}) top-level mapping cannot be edited; use block style".into(),
+                message: "a flow-style ({...}) top-level mapping cannot be edited; use block style"
+                    .into(),
             });
         }
     }
@@ -101,7 +106,10 @@ fn dash_line(text: &str, doc: &Document, item: &Node, seq_col: usize) -> usize {
         let start = doc.line_start(line, text.len());
         let l = &text[start..];
         let l = &l[..l.find('\n').unwrap_or(l.len())];
-        if l.len() > seq_col && l[..seq_col].bytes().all(|b| b == b' ') && l[seq_col..].starts_with('-') {
+        if l.len() > seq_col
+            && l[..seq_col].bytes().all(|b| b == b' ')
+            && l[seq_col..].starts_with('-')
+        {
             return line;
         }
         line -= 1;
@@ -109,9 +117,16 @@ fn dash_line(text: &str, doc: &Document, item: &Node, seq_col: usize) -> usize {
     line
 }
 
-fn rewrite_block(text: &str, doc: &Document, seq: &Node, items: &[Node], new_items: &[String]) -> String {
+fn rewrite_block(
+    text: &str,
+    doc: &Document,
+    seq: &Node,
+    items: &[Node],
+    new_items: &[String],
+) -> String {
     let first = &items[0];
-    let seq_col = dash_column(text, first.start).unwrap_or(seq.start - doc.line_start(seq.line, text.len()));
+    let seq_col =
+        dash_column(text, first.start).unwrap_or(seq.start - doc.line_start(seq.line, text.len()));
     let insert_at = doc.line_start(dash_line(text, doc, first, seq_col), text.len());
     let indent = " ".repeat(seq_col);
     let style = match &first.kind {
@@ -150,7 +165,13 @@ fn rewrite_block(text: &str, doc: &Document, seq: &Node, items: &[Node], new_ite
 
 /// Flow list, scalar or empty value: replaced by a block list holding the new items and
 /// the kept items' own source text; a comment after the value stays on the key's line.
-fn rewrite_as_block(text: &str, doc: &Document, key: &Node, value: &Node, new_items: &[String]) -> String {
+fn rewrite_as_block(
+    text: &str,
+    doc: &Document,
+    key: &Node,
+    value: &Node,
+    new_items: &[String],
+) -> String {
     let mut kept: Vec<String> = Vec::new();
     let mut style = Style::Plain;
     let mut keep = |n: &Node| {
@@ -159,12 +180,19 @@ fn rewrite_as_block(text: &str, doc: &Document, key: &Node, value: &Node, new_it
                 return;
             }
             let src = text[n.start..n.end].trim_end();
-            let single_line = !src.contains('\n') && matches!(s, Style::Plain | Style::SingleQuoted | Style::DoubleQuoted);
-            kept.push(if single_line { src.to_string() } else { render(v, Style::DoubleQuoted) });
+            let single_line = !src.contains('\n')
+                && matches!(s, Style::Plain | Style::SingleQuoted | Style::DoubleQuoted);
+            kept.push(if single_line {
+                src.to_string()
+            } else {
+                render(v, Style::DoubleQuoted)
+            });
         }
     };
     let (cut_start, cut_end) = if value.is_null() && value.as_scalar() == Some("") {
-        let after_colon = text[key.end..].find(':').map_or(key.end, |i| key.end + i + 1);
+        let after_colon = text[key.end..]
+            .find(':')
+            .map_or(key.end, |i| key.end + i + 1);
         (after_colon, after_colon)
     } else {
         match &value.kind {
@@ -183,7 +211,9 @@ fn rewrite_as_block(text: &str, doc: &Document, key: &Node, value: &Node, new_it
         (value.start, value.end)
     };
     // Cut the value (and the spaces before it), then add the list after the key's line.
-    let colon = text[key.end..cut_start].find(':').map_or(key.end, |i| key.end + i + 1);
+    let colon = text[key.end..cut_start]
+        .find(':')
+        .map_or(key.end, |i| key.end + i + 1);
     let cut_from = if cut_start > colon { colon } else { cut_start };
     let line_end_after = text[cut_end..].find('\n').map(|i| cut_end + i + 1);
     let key_indent = key.start - doc.line_start(key.line, text.len());
@@ -289,8 +319,15 @@ mod tests {
 
     #[test]
     fn indentation_of_the_list_is_kept() {
-        let out = edit("kube-apiserver-arg:\n- a=b\n- service-account-max-token-expiration=1h\nx: 1\n");
-        assert_eq!(out, format!("kube-apiserver-arg:\n- {}\n- {}\n- {}\n- a=b\nx: 1\n", NEW[0], NEW[1], NEW[2]));
+        let out =
+            edit("kube-apiserver-arg:\n- a=b\n- service-account-max-token-expiration=1h\nx: 1\n");
+        assert_eq!(
+            out,
+            format!(
+                "kube-apiserver-arg:\n- {}\n- {}\n- {}\n- a=b\nx: 1\n",
+                NEW[0], NEW[1], NEW[2]
+            )
+        );
     }
 
     #[test]
@@ -298,14 +335,25 @@ mod tests {
         let out = edit("token: abc\nnode-name: n1");
         assert_eq!(
             out,
-            format!("token: abc\nnode-name: n1\nkube-apiserver-arg:\n  - {}\n  - {}\n  - {}\n", NEW[0], NEW[1], NEW[2])
+            format!(
+                "token: abc\nnode-name: n1\nkube-apiserver-arg:\n  - {}\n  - {}\n  - {}\n",
+                NEW[0], NEW[1], NEW[2]
+            )
         );
-        assert_eq!(edit(""), format!("kube-apiserver-arg:\n  - {}\n  - {}\n  - {}\n", NEW[0], NEW[1], NEW[2]));
+        assert_eq!(
+            edit(""),
+            format!(
+                "kube-apiserver-arg:\n  - {}\n  - {}\n  - {}\n",
+                NEW[0], NEW[1], NEW[2]
+            )
+        );
     }
 
     #[test]
     fn flow_list_becomes_block_with_kept_item_text() {
-        let out = edit("kube-apiserver-arg: [\"a=1\", service-account-issuer=https://old, b=2] # c\nz: 1\n");
+        let out = edit(
+            "kube-apiserver-arg: [\"a=1\", service-account-issuer=https://old, b=2] # c\nz: 1\n",
+        );
         assert_eq!(
             out,
             "kube-apiserver-arg: # c\n  - \"service-account-issuer=https://arc.example/t/\"\n  - \"service-account-issuer=https://kubernetes.default.svc.cluster.local\"\n  - \"service-account-max-token-expiration=24h\"\n  - \"a=1\"\n  - b=2\nz: 1\n"
@@ -315,21 +363,45 @@ mod tests {
     #[test]
     fn scalar_and_empty_values_become_lists() {
         let out = edit("kube-apiserver-arg: a=1\n");
-        assert_eq!(out, format!("kube-apiserver-arg:\n  - {}\n  - {}\n  - {}\n  - a=1\n", NEW[0], NEW[1], NEW[2]));
+        assert_eq!(
+            out,
+            format!(
+                "kube-apiserver-arg:\n  - {}\n  - {}\n  - {}\n  - a=1\n",
+                NEW[0], NEW[1], NEW[2]
+            )
+        );
         let out = edit("kube-apiserver-arg:\nother: 1\n");
-        assert_eq!(out, format!("kube-apiserver-arg:\n  - {}\n  - {}\n  - {}\nother: 1\n", NEW[0], NEW[1], NEW[2]));
+        assert_eq!(
+            out,
+            format!(
+                "kube-apiserver-arg:\n  - {}\n  - {}\n  - {}\nother: 1\n",
+                NEW[0], NEW[1], NEW[2]
+            )
+        );
     }
 
     #[test]
     fn last_plain_entry_is_edited_earlier_duplicate_untouched() {
         let out = edit("kube-apiserver-arg: [x=1]\nkube-apiserver-arg:\n  - y=2\n");
-        assert!(out.starts_with("kube-apiserver-arg: [x=1]\nkube-apiserver-arg:\n  - service-account-issuer="), "{out}");
+        assert!(
+            out.starts_with(
+                "kube-apiserver-arg: [x=1]\nkube-apiserver-arg:\n  - service-account-issuer="
+            ),
+            "{out}"
+        );
     }
 
     #[test]
     fn multi_line_managed_item_is_removed_whole() {
-        let out = edit("kube-apiserver-arg:\n  - >-\n    service-account-issuer=https://old\n  - a=1\n");
-        assert_eq!(out, format!("kube-apiserver-arg:\n  - {}\n  - {}\n  - {}\n  - a=1\n", NEW[0], NEW[1], NEW[2]));
+        let out =
+            edit("kube-apiserver-arg:\n  - >-\n    service-account-issuer=https://old\n  - a=1\n");
+        assert_eq!(
+            out,
+            format!(
+                "kube-apiserver-arg:\n  - {}\n  - {}\n  - {}\n  - a=1\n",
+                NEW[0], NEW[1], NEW[2]
+            )
+        );
     }
 
     #[test]

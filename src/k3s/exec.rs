@@ -112,21 +112,39 @@ mod tests {
             "edge.local",
         ]));
         assert_eq!(f.subcommand.as_deref(), Some("server"));
-        assert_eq!(f.config.as_deref(), Some("/var/.eflow/config/k3s/k3s-config.yml"));
+        assert_eq!(
+            f.config.as_deref(),
+            Some("/var/.eflow/config/k3s/k3s-config.yml")
+        );
         assert_eq!(f.kube_apiserver_args, ["a=b"]);
         assert_eq!(f.cluster_domain.as_deref(), Some("edge.local"));
         assert!(!f.disable_apiserver);
-        let f = parse_k3s_argv(&v(&["k3s", "server", "-c", "/x.yaml", "--disable-apiserver"]));
+        let f = parse_k3s_argv(&v(&[
+            "k3s",
+            "server",
+            "-c",
+            "/x.yaml",
+            "--disable-apiserver",
+        ]));
         assert_eq!(f.config.as_deref(), Some("/x.yaml"));
         assert!(f.disable_apiserver);
-        assert_eq!(parse_k3s_argv(&v(&["k3s", "agent"])).subcommand.as_deref(), Some("agent"));
+        assert_eq!(
+            parse_k3s_argv(&v(&["k3s", "agent"])).subcommand.as_deref(),
+            Some("agent")
+        );
     }
 
     #[test]
     fn splits_like_systemd() {
         assert_eq!(
             split_exec_line("/usr/local/bin/k3s server '--disable' 'traefik' \"--node-label=a b\""),
-            ["/usr/local/bin/k3s", "server", "--disable", "traefik", "--node-label=a b"]
+            [
+                "/usr/local/bin/k3s",
+                "server",
+                "--disable",
+                "traefik",
+                "--node-label=a b"
+            ]
         );
         assert_eq!(split_exec_line("-/bin/x a\\ b"), ["/bin/x", "a b"]);
     }

@@ -83,7 +83,10 @@ impl Desired {
             .iter()
             .map(|i| format!("{ISSUER_ARG}={i}"))
             .collect();
-        items.push(format!("{MAX_EXPIRATION_ARG}={}", self.max_token_expiration));
+        items.push(format!(
+            "{MAX_EXPIRATION_ARG}={}",
+            self.max_token_expiration
+        ));
         items
     }
 }
@@ -156,7 +159,10 @@ mod tests {
     fn rotation_keeps_the_old_signer_second_and_others_after() {
         let d = desired(&eff(&["https://old", DEF]), &intent(true));
         assert_eq!(d.issuers, [ARC, "https://old", DEF]);
-        assert_eq!(desired(&eff(&[ARC, "https://old", DEF]), &intent(true)).issuers, d.issuers);
+        assert_eq!(
+            desired(&eff(&[ARC, "https://old", DEF]), &intent(true)).issuers,
+            d.issuers
+        );
     }
 
     #[test]
@@ -167,7 +173,10 @@ mod tests {
 
     #[test]
     fn dropping_previous_later_removes_only_it() {
-        assert_eq!(desired(&eff(&[ARC, "https://old", DEF]), &intent(false)).issuers, [ARC, DEF]);
+        assert_eq!(
+            desired(&eff(&[ARC, "https://old", DEF]), &intent(false)).issuers,
+            [ARC, DEF]
+        );
     }
 
     #[test]
@@ -177,7 +186,10 @@ mod tests {
             cluster_domain: Some("edge.local".into()),
             ..K3sFlags::default()
         };
-        assert_eq!(effective(&merged, &flags).issuers, ["https://kubernetes.default.svc.edge.local"]);
+        assert_eq!(
+            effective(&merged, &flags).issuers,
+            ["https://kubernetes.default.svc.edge.local"]
+        );
         let flags = K3sFlags {
             kube_apiserver_args: vec!["service-account-issuer=https://x".into()],
             ..K3sFlags::default()

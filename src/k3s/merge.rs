@@ -126,7 +126,12 @@ pub fn merge(sources: &Sources) -> Result<Merged, K3sError> {
     Ok(merged)
 }
 
-fn to_value(file: usize, node: &Node, key: &str, path: &std::path::Path) -> Result<Value, K3sError> {
+fn to_value(
+    file: usize,
+    node: &Node,
+    key: &str,
+    path: &std::path::Path,
+) -> Result<Value, K3sError> {
     let origin = |n: &Node| Origin { file, line: n.line };
     Ok(match &node.kind {
         NodeKind::Scalar { value, .. } => {
@@ -152,7 +157,10 @@ fn to_value(file: usize, node: &Node, key: &str, path: &std::path::Path) -> Resu
                             path: path.to_path_buf(),
                             line: item.line,
                             key: key.to_string(),
-                            message: format!("list items must be strings, found a {}", item.type_name()),
+                            message: format!(
+                                "list items must be strings, found a {}",
+                                item.type_name()
+                            ),
                         })
                     }
                 }
@@ -220,14 +228,19 @@ mod tests {
     }
 
     fn texts(m: &Merged, key: &str) -> Vec<String> {
-        m.get(key).map(|v| v.items().into_iter().map(|i| i.text).collect()).unwrap_or_default()
+        m.get(key)
+            .map(|v| v.items().into_iter().map(|i| i.text).collect())
+            .unwrap_or_default()
     }
 
     #[test]
     fn later_plain_key_replaces_and_plus_appends() {
         let s = sources(&[
             ("/c.yaml", "kube-apiserver-arg: [a, b]\nnode-label: [x]\n"),
-            ("/c.yaml.d/10.yaml", "kube-apiserver-arg+: c\nnode-label: [y]\n"),
+            (
+                "/c.yaml.d/10.yaml",
+                "kube-apiserver-arg+: c\nnode-label: [y]\n",
+            ),
             ("/c.yaml.d/20.yaml", "kube-apiserver-arg+: [d]\n"),
         ]);
         let m = merge(&s).expect("merge");
@@ -237,30 +250,52 @@ mod tests {
 
     #[test]
     fn repeated_key_in_one_file_replaces() {
-        let s = sources(&[("/c.yaml", "kube-apiserver-arg: [a]\nkube-apiserver-arg: [b]\n")]);
-        assert_eq!(texts(&merge(&s).expect("merge"), "kube-apiserver-arg"), ["b"]);
+        let s = sources(&[(
+            "/c.yaml",
+            "kube-apiserver-arg: [a]\nkube-apiserver-arg: [b]\n",
+        )]);
+        assert_eq!(
+            texts(&merge(&s).expect("merge"), "kube-apiserver-arg"),
+            ["b"]
+        );
     }
 
     #[test]
     fn plus_within_one_file_appends_to_earlier_entry() {
-        let s = sources(&[("/c.yaml", "kube-apiserver-arg: a\nkube-apiserver-arg+: [b]\n")]);
-        assert_eq!(texts(&merge(&s).expect("merge"), "kube-apiserver-arg"), ["a", "b"]);
+        let s = sources(&[(
+            "/c.yaml",
+            "kube-apiserver-arg: a\nkube-apiserver-arg+: [b]\n",
+        )]);
+        assert_eq!(
+            texts(&merge(&s).expect("merge"), "kube-apiserver-arg"),
+            ["a", "b"]
+        );
     }
 
     #[test]
     fn scalar_counts_as_one_element_list() {
         let s = sources(&[("/c.yaml", "kube-apiserver-arg: \"x=1\"\n")]);
-        assert_eq!(texts(&merge(&s).expect("merge"), "kube-apiserver-arg"), ["x=1"]);
+        assert_eq!(
+            texts(&merge(&s).expect("merge"), "kube-apiserver-arg"),
+            ["x=1"]
+        );
     }
 
     #[test]
     fn rejects_maps_and_numbers_in_apiserver_args() {
         let s = sources(&[("/c.yaml", "kube-apiserver-arg:\n  a: b\n")]);
         let e = merge(&s).expect_err("map");
-        assert_eq!(e.to_string(), "/c.yaml:2: kube-apiserver-arg: expected a list of strings, found a map");
+        assert_eq!(
+            e.to_string(),
+            "/c.yaml:2: kube-apiserver-arg: expected a list of strings, found a map"
+        );
         let s = sources(&[("/c.yaml", "x: 1\nkube-apiserver-arg:\n  - ok=1\n  - 5\n")]);
         let e = merge(&s).expect_err("number");
-        assert!(e.to_string().starts_with("/c.yaml:4: kube-apiserver-arg: item \"5\""), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("/c.yaml:4: kube-apiserver-arg: item \"5\""),
+            "{e}"
+        );
         let s = sources(&[("/c.yaml", "kube-apiserver-arg:\n  - [a]\n")]);
         assert!(merge(&s).is_err());
     }

@@ -41,7 +41,12 @@ impl HostPlan {
     }
 }
 
-pub fn plan(sources: &Sources, flags: &K3sFlags, intent: &Intent, target: Target) -> Result<HostPlan, K3sError> {
+pub fn plan(
+    sources: &Sources,
+    flags: &K3sFlags,
+    intent: &Intent,
+    target: Target,
+) -> Result<HostPlan, K3sError> {
     if !flags.kube_apiserver_args.is_empty() {
         return Err(K3sError::Impossible(
             "the k3s unit's ExecStart passes --kube-apiserver-arg, which replaces every kube-apiserver-arg from config files; move those args into config.yaml and run again".into(),
@@ -56,7 +61,8 @@ pub fn plan(sources: &Sources, flags: &K3sFlags, intent: &Intent, target: Target
         Target::Dropin => dropin_dir(&main_path).join(DROPIN_NAME),
     };
     let target_index = sources.index_of(&target_path);
-    let old_text = target_index.and_then(|i| sources.files[i].file.as_ref().map(|f| f.text.clone()));
+    let old_text =
+        target_index.and_then(|i| sources.files[i].file.as_ref().map(|f| f.text.clone()));
     if want.is_met_by(&before) {
         return Ok(HostPlan {
             target_path,
@@ -79,15 +85,22 @@ pub fn plan(sources: &Sources, flags: &K3sFlags, intent: &Intent, target: Target
                 message: e.message,
             })?
         }
-        (Target::Config, None) => edit::rewrite("", &crate::yaml::Document::parse(&target_path, "")?, &items)
-            .map_err(|e| K3sError::Impossible(e.to_string()))?,
+        (Target::Config, None) => {
+            edit::rewrite("", &crate::yaml::Document::parse(&target_path, "")?, &items)
+                .map_err(|e| K3sError::Impossible(e.to_string()))?
+        }
         (Target::Dropin, _) => edit::render_dropin(&items),
     };
     let after_sources = sources.with_replaced(&target_path, &new_text)?;
     let after_merged = merge::merge(&after_sources)?;
     let after = effective(&after_merged, flags);
     if !want.is_met_by(&after) {
-        return Err(K3sError::Impossible(explain_unmet(&after_sources, &want, &after, &target_path)));
+        return Err(K3sError::Impossible(explain_unmet(
+            &after_sources,
+            &want,
+            &after,
+            &target_path,
+        )));
     }
     verify_untouched(sources, &after_sources, &target_path)?;
     Ok(HostPlan {
@@ -101,7 +114,11 @@ pub fn plan(sources: &Sources, flags: &K3sFlags, intent: &Intent, target: Target
 }
 
 /// Managed args set in a file aio-prep does not write would fight with ours.
-fn check_no_managed_args_elsewhere(sources: &Sources, merged: &Merged, target: Option<usize>) -> Result<(), K3sError> {
+fn check_no_managed_args_elsewhere(
+    sources: &Sources,
+    merged: &Merged,
+    target: Option<usize>,
+) -> Result<(), K3sError> {
     let Some(value) = merged.get(APISERVER_ARG_KEY) else {
         return Ok(());
     };
@@ -170,7 +187,12 @@ fn verify_untouched(before: &Sources, after: &Sources, target: &Path) -> Result<
                 crate::yaml::NodeKind::Map { .. } => vec![format!("<map at line {}>", node.line)],
             };
             let file = &sources.files[entry.file].host_path;
-            let k = format!("{}\u{0}{}{}", file.display(), entry.key, if entry.append { "+" } else { "" });
+            let k = format!(
+                "{}\u{0}{}{}",
+                file.display(),
+                entry.key,
+                if entry.append { "+" } else { "" }
+            );
             // An empty list written fresh by aio-prep has no counterpart before.
             if !(entry.key == APISERVER_ARG_KEY && texts.is_empty()) {
                 out.push((k, texts));
@@ -232,7 +254,10 @@ mod tests {
         let s = sources(&[(MAIN, Some("# mine\nnode-name: a\n"))]);
         let p = plan(&s, &K3sFlags::default(), &intent(), Target::Config).expect("plan");
         let new = p.new_text.clone().expect("changes");
-        assert!(new.starts_with("# mine\nnode-name: a\nkube-apiserver-arg:\n"), "{new}");
+        assert!(
+            new.starts_with("# mine\nnode-name: a\nkube-apiserver-arg:\n"),
+            "{new}"
+        );
         assert_eq!(p.after.issuers, [ARC, DEF]);
         assert_eq!(p.after.max_token_expiration.as_deref(), Some("24h"));
         let s2 = sources(&[(MAIN, Some(&new))]);
@@ -245,14 +270,20 @@ mod tests {
         let s = sources(&[(MAIN, None)]);
         let p = plan(&s, &K3sFlags::default(), &intent(), Target::Config).expect("plan");
         assert!(p.old_text.is_none());
-        assert!(p.new_text.expect("new").starts_with("kube-apiserver-arg:\n"));
+        assert!(p
+            .new_text
+            .expect("new")
+            .starts_with("kube-apiserver-arg:\n"));
     }
 
     #[test]
     fn dropin_target_writes_its_own_file() {
         let s = sources(&[(MAIN, Some("kube-apiserver-arg: [a=1]\n"))]);
         let p = plan(&s, &K3sFlags::default(), &intent(), Target::Dropin).expect("plan");
-        assert_eq!(p.target_path, PathBuf::from("/etc/rancher/k3s/config.yaml.d/90-aio-prep.yaml"));
+        assert_eq!(
+            p.target_path,
+            PathBuf::from("/etc/rancher/k3s/config.yaml.d/90-aio-prep.yaml")
+        );
         assert!(p.new_text.expect("new").contains("kube-apiserver-arg+:\n"));
         assert_eq!(p.after.issuers, [ARC, DEF]);
     }
@@ -261,7 +292,10 @@ mod tests {
     fn later_plain_dropin_makes_intent_impossible() {
         let s = sources(&[
             (MAIN, Some("kube-apiserver-arg: [a=1]\n")),
-            ("/etc/rancher/k3s/config.yaml.d/50-x.yaml", Some("kube-apiserver-arg: [b=2]\n")),
+            (
+                "/etc/rancher/k3s/config.yaml.d/50-x.yaml",
+                Some("kube-apiserver-arg: [b=2]\n"),
+            ),
         ]);
         let e = plan(&s, &K3sFlags::default(), &intent(), Target::Config).expect_err("impossible");
         assert!(matches!(e, K3sError::Impossible(_)));
@@ -272,10 +306,17 @@ mod tests {
     fn issuer_in_another_file_is_refused() {
         let s = sources(&[
             (MAIN, Some("node-name: a\n")),
-            ("/etc/rancher/k3s/config.yaml.d/50-x.yaml", Some("kube-apiserver-arg+: [service-account-issuer=https://o]\n")),
+            (
+                "/etc/rancher/k3s/config.yaml.d/50-x.yaml",
+                Some("kube-apiserver-arg+: [service-account-issuer=https://o]\n"),
+            ),
         ]);
         let e = plan(&s, &K3sFlags::default(), &intent(), Target::Config).expect_err("refused");
-        assert!(e.to_string().contains("50-x.yaml:1: service-account-issuer is set here too"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("50-x.yaml:1: service-account-issuer is set here too"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -285,12 +326,18 @@ mod tests {
             kube_apiserver_args: vec!["x=1".into()],
             ..K3sFlags::default()
         };
-        assert!(matches!(plan(&s, &flags, &intent(), Target::Config), Err(K3sError::Impossible(_))));
+        assert!(matches!(
+            plan(&s, &flags, &intent(), Target::Config),
+            Err(K3sError::Impossible(_))
+        ));
     }
 
     #[test]
     fn previous_custom_issuer_stays_second() {
-        let s = sources(&[(MAIN, Some("kube-apiserver-arg:\n  - service-account-issuer=https://old\n"))]);
+        let s = sources(&[(
+            MAIN,
+            Some("kube-apiserver-arg:\n  - service-account-issuer=https://old\n"),
+        )]);
         let p = plan(&s, &K3sFlags::default(), &intent(), Target::Config).expect("plan");
         assert_eq!(p.after.issuers, [ARC, "https://old"]);
     }

@@ -86,7 +86,11 @@ impl Sources {
                     a.host_path
                         .file_name()
                         .map(|n| n.as_encoded_bytes().to_vec())
-                        .cmp(&b.host_path.file_name().map(|n| n.as_encoded_bytes().to_vec()))
+                        .cmp(
+                            &b.host_path
+                                .file_name()
+                                .map(|n| n.as_encoded_bytes().to_vec()),
+                        )
                 });
             }
         }

@@ -60,7 +60,9 @@ impl Host {
             if d == run {
                 continue;
             }
-            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let p = e.path();
                 let meta = std::fs::symlink_metadata(&p).expect("meta");
@@ -87,7 +89,10 @@ impl Host {
         cmd.arg("--root").arg(self.root()).args(args);
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/nonexistent/aio-prep-test-bus");
+            .env(
+                "DBUS_SYSTEM_BUS_ADDRESS",
+                "unix:path=/nonexistent/aio-prep-test-bus",
+            );
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -108,13 +113,27 @@ pub struct Run {
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not JSON ({e}): {}\nstderr: {}",
+                self.stdout, self.stderr
+            )
+        })
     }
 
     /// The error line printed for people: exactly one `error:` line.
     pub fn error_line(&self) -> &str {
-        let lines: Vec<&str> = self.stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-        assert_eq!(lines.len(), 1, "expected one error line, stderr: {}", self.stderr);
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one error line, stderr: {}",
+            self.stderr
+        );
         lines[0]
     }
 }
