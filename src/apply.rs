@@ -128,8 +128,9 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
     match restarted {
         Ok(r) => {
             tracing::debug!(
-                noticed_unix_ms = r.noticed_unix_ms as u64,
-                "restart noticed"
+                noticed_unix_us = r.noticed_unix_us as u64,
+                restart_wait_us = r.waited.as_micros() as u64,
+                "restart job done"
             );
             report.restarted = true;
             report.outcome = Outcome::Changed;

@@ -99,8 +99,8 @@ impl UnitInfo {
 pub struct Restarted {
     pub job: String,
     pub waited: Duration,
-    /// When our JobRemoved arrived (for the READY→noticed benchmark).
-    pub noticed_unix_ms: u128,
+    /// When our JobRemoved arrived, µs since the epoch (for the READY→noticed benchmark).
+    pub noticed_unix_us: u128,
 }
 
 pub struct Systemd {
@@ -209,7 +209,7 @@ impl Systemd {
                     let Some(signal) = signal else {
                         return Err(SystemdError::Call { call: "JobRemoved", source: zbus::Error::Failure("signal stream ended".into()) });
                     };
-                    let noticed_unix_ms = now_unix_ms();
+                    let noticed_unix_us = now_unix_us();
                     let args = signal.args().map_err(call("JobRemoved args"))?;
                     if args.job.as_str() != job.as_str() {
                         continue;
@@ -219,7 +219,7 @@ impl Systemd {
                     if args.result != "done" {
                         return Err(SystemdError::JobFailed { unit: unit.to_string(), result: args.result.to_string() });
                     }
-                    return Ok(Restarted { job: job.as_str().to_string(), waited, noticed_unix_ms });
+                    return Ok(Restarted { job: job.as_str().to_string(), waited, noticed_unix_us });
                 }
                 _ = tick.tick() => progress(started.elapsed()),
                 _ = tokio::time::sleep(remaining) => {
@@ -230,8 +230,8 @@ impl Systemd {
     }
 }
 
-pub fn now_unix_ms() -> u128 {
+pub fn now_unix_us() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
+        .map_or(0, |d| d.as_micros())
 }

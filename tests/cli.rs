@@ -464,3 +464,25 @@ fn config_set_and_show() {
         r.stdout
     );
 }
+
+/// docs/configuration.md and the key registry are one truth.
+#[test]
+fn configuration_reference_lists_every_key() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/configuration.md"
+    ))
+    .expect("doc");
+    for spec in aio_prep::config::KEYS {
+        let row = format!(
+            "| `{}` | `{}` |",
+            spec.name,
+            aio_prep::config::env_name(spec.name)
+        );
+        assert!(
+            doc.contains(&row),
+            "docs/configuration.md lacks {}",
+            spec.name
+        );
+    }
+}
