@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a testbed could not be started, inspected or torn down.
-#[derive(Debug)]
+///
+/// `Debug` prints the same text as `Display`, so `.unwrap()`/`.expect()` in a test shows the
+/// readable message with its log tails.
 pub enum TestbedError {
     /// A file or directory operation failed.
     Io {
@@ -104,6 +106,12 @@ impl fmt::Display for TestbedError {
             }
             TestbedError::Invalid(msg) => f.write_str(msg),
         }
+    }
+}
+
+impl fmt::Debug for TestbedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

@@ -47,6 +47,7 @@ mod cgroup;
 mod error;
 mod manager;
 mod process;
+mod setup;
 mod standin;
 mod state;
 mod testbed;

@@ -50,8 +50,9 @@ pub(crate) struct ManagerPaths<'a> {
 impl Manager {
     /// Start the manager. The unit files must already be in `$XDG_RUNTIME_DIR/systemd/user`.
     /// `detached` puts it in its own process group so it outlives the caller's terminal job
-    /// (`testbed up`); otherwise Ctrl-C reaches it too, and a user manager treats SIGINT like
-    /// SIGTERM: it stops its units and exits.
+    /// (`testbed up`). Otherwise Ctrl-C also reaches the launcher, `script(1)`, which ends
+    /// its session: the manager gets SIGTERM, stops its units and exits (whatever is left is
+    /// swept by the next start).
     pub(crate) fn spawn(
         paths: &ManagerPaths<'_>,
         cgroup_procs: &[PathBuf],

@@ -2,7 +2,6 @@
 //! them, tear everything down.
 
 use std::fs;
-use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::cgroup::{self, Cgroup};
 use crate::error::{tail, TestbedError};
 use crate::manager::{Manager, ManagerPaths};
+use crate::setup::{free_port, keep_requested, make_dir, parse_span, validate};
 use crate::state::State;
 use crate::unit::{self, UnitSpec};
 use crate::{process, standin, Role, TestbedOptions};
@@ -62,16 +62,18 @@ impl Testbed {
             format!("{pid}-{n}")
         };
         let program = match &opts.program {
-            Some(p) if p.is_file() => p.clone(),
-            Some(p) => {
-                return Err(TestbedError::io(
-                    "find",
-                    p,
-                    std::io::ErrorKind::NotFound.into(),
-                ))
-            }
+            Some(p) => p.clone(),
             None => standin::locate()?,
         };
+        // Absolute, so the bin/k3s symlink works wherever the path came from.
+        let program =
+            fs::canonicalize(&program).map_err(|e| TestbedError::io("find", &program, e))?;
+        if !program.is_file() {
+            return Err(TestbedError::Invalid(format!(
+                "{} is not a program",
+                program.display()
+            )));
+        }
         let dir = make_dir(opts.dir.as_deref(), &id)?;
         let https_port = match opts.https_port {
             Some(p) => p,
@@ -221,12 +223,16 @@ impl Testbed {
     /// end it.
     pub fn attach(dir: &Path) -> Result<Testbed, TestbedError> {
         let state = State::load(dir)?;
+        let cgroup = Cgroup::from_dirs(&state.cgroups);
+        // Only a pid inside the testbed's cgroup is ours: after a reboot or a manual cleanup
+        // the recorded pid may belong to something else by now.
+        let manager = cgroup
+            .pids()
+            .contains(&state.manager_pid)
+            .then(|| Manager::attach(state.manager_pid, state.dir.join("manager.log")));
         Ok(Testbed {
-            manager: Some(Manager::attach(
-                state.manager_pid,
-                state.dir.join("manager.log"),
-            )),
-            cgroup: Some(Cgroup::from_dirs(&state.cgroups)),
+            manager,
+            cgroup: Some(cgroup),
             state,
             timings: Timings::default(),
             keep_dir: keep_requested(),
@@ -289,13 +295,15 @@ impl Testbed {
         self.state.https_port
     }
 
+    /// The manager's launcher (`script(1)`, whose child is `systemd --user`): gone when the
+    /// manager is gone. [`Testbed::pids`] lists every process of the testbed.
     pub fn manager_pid(&self) -> u32 {
         self.state.manager_pid
     }
 
-    /// Is the manager process still running?
+    /// Is the manager still running (in this testbed's cgroup)?
     pub fn manager_running(&self) -> bool {
-        process::pid_alive(self.state.manager_pid)
+        process::pid_alive(self.state.manager_pid) && self.pids().contains(&self.state.manager_pid)
     }
 
     /// Keep (or remove) the directory at teardown; the default comes from `TESTBED_KEEP=1`.
@@ -395,7 +403,7 @@ impl Testbed {
     /// Tear down; problems are printed to stderr. See [`Testbed::teardown`].
     pub fn stop(mut self) {
         if let Err(e) = self.teardown_inner() {
-            eprintln!("testbed {}: teardown: {e}", self.state.id);
+            warn(format_args!("testbed {}: teardown: {e}", self.state.id));
         }
     }
 
@@ -426,7 +434,7 @@ impl Testbed {
             }
         }
         if self.keep_dir {
-            eprintln!("testbed: kept {}", self.state.dir.display());
+            warn(format_args!("testbed: kept {}", self.state.dir.display()));
         } else if let Err(e) = fs::remove_dir_all(&self.state.dir) {
             if e.kind() != std::io::ErrorKind::NotFound {
                 problems.push(format!("cannot remove {}: {e}", self.state.dir.display()));
@@ -446,140 +454,14 @@ impl Drop for Testbed {
             return;
         }
         if let Err(e) = self.teardown_inner() {
-            eprintln!("testbed {}: teardown: {e}", self.state.id);
+            warn(format_args!("testbed {}: teardown: {e}", self.state.id));
         }
     }
 }
 
-fn validate(opts: &TestbedOptions) -> Result<(), TestbedError> {
-    let u = &opts.unit_name;
-    let ok = u.ends_with(".service")
-        && u.len() > ".service".len()
-        && u.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.@:".contains(c));
-    if !ok {
-        return Err(TestbedError::Invalid(format!(
-            "unit name {u:?} must look like \"k3s.service\""
-        )));
-    }
-    Ok(())
-}
-
-fn keep_requested() -> bool {
-    std::env::var("TESTBED_KEEP").is_ok_and(|v| v == "1")
-}
-
-/// The testbed directory: `want` (created if missing, must be empty), or a fresh temp dir.
-/// Its path ends up in unit files, D-Bus addresses and socket paths, so it is restricted to
-/// plain characters and a length that leaves room for `run/systemd/private` (108-byte limit).
-fn make_dir(want: Option<&Path>, id: &str) -> Result<PathBuf, TestbedError> {
-    let dir = match want {
-        Some(d) => {
-            fs::create_dir_all(d).map_err(|e| TestbedError::io("create", d, e))?;
-            let d = fs::canonicalize(d).map_err(|e| TestbedError::io("resolve", d, e))?;
-            let mut entries = fs::read_dir(&d).map_err(|e| TestbedError::io("read", &d, e))?;
-            if entries.next().is_some() {
-                return Err(TestbedError::Invalid(format!(
-                    "testbed directory {} is not empty",
-                    d.display()
-                )));
-            }
-            d
-        }
-        None => {
-            let base = std::env::temp_dir();
-            let mut d = base.join(format!("{}{id}", cgroup::PREFIX));
-            if d.exists() {
-                // Left by an earlier process with the same pid (TESTBED_KEEP or a crash).
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|t| t.subsec_nanos())
-                    .unwrap_or_default();
-                d = base.join(format!("{}{id}-{nanos}", cgroup::PREFIX));
-            }
-            fs::create_dir_all(&d).map_err(|e| TestbedError::io("create", &d, e))?;
-            d
-        }
-    };
-    let s = dir.to_string_lossy();
-    let plain = s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c));
-    if !plain || s.len() > 80 {
-        return Err(TestbedError::Invalid(format!(
-            "testbed directory {s:?} must be at most 80 bytes of [A-Za-z0-9/._-] \
-             (it ends up in unit files and socket paths)"
-        )));
-    }
-    Ok(dir)
-}
-
-/// A loopback port that was free a moment ago (bind port 0, read it, release it).
-fn free_port() -> Result<u16, TestbedError> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .map_err(|e| TestbedError::io("bind", "127.0.0.1:0", e))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| TestbedError::io("read address of", "127.0.0.1:0", e))
-}
-
-/// A systemd time span of the simple forms the options use: `30`, `30s`, `5min`, `2m`,
-/// `1h`, `500ms`, `0`, `infinity`. `None` when it is something fancier.
-fn parse_span(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "infinity" {
-        return Some(Duration::ZERO);
-    }
-    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let n: u64 = s[..digits].parse().ok()?;
-    let secs = match &s[digits..] {
-        "" | "s" | "sec" => n,
-        "ms" | "msec" => return Some(Duration::from_millis(n)),
-        "m" | "min" => n * 60,
-        "h" | "hr" => n * 3600,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans() {
-        assert_eq!(parse_span("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_span("30"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_span("5min"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_span("0"), Some(Duration::ZERO));
-        assert_eq!(parse_span("infinity"), Some(Duration::ZERO));
-        assert_eq!(parse_span("1min 30s"), None);
-    }
-
-    #[test]
-    fn unit_names() {
-        assert!(validate(&TestbedOptions::server()).is_ok());
-        assert!(validate(&TestbedOptions::agent()).is_ok());
-        let bad = TestbedOptions {
-            unit_name: "../k3s.service".into(),
-            ..TestbedOptions::server()
-        };
-        assert!(validate(&bad).is_err());
-    }
-
-    #[test]
-    fn dir_must_be_plain_and_empty() {
-        let base = std::env::temp_dir().join(format!("testbed-mkdir-{}", std::process::id()));
-        let d = make_dir(Some(&base.join("ok")), "x").unwrap();
-        assert!(d.is_dir());
-        fs::write(d.join("f"), "").unwrap();
-        assert!(make_dir(Some(&d), "x").is_err());
-        assert!(make_dir(Some(&base.join("with space")), "x").is_err());
-        fs::remove_dir_all(&base).unwrap();
-    }
-
-    #[test]
-    fn free_port_is_nonzero() {
-        assert_ne!(free_port().unwrap(), 0);
-    }
+/// A line on stderr that cannot panic (`eprintln!` does when stderr is gone): teardown runs
+/// in Drop.
+fn warn(msg: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{msg}");
 }

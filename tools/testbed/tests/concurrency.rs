@@ -8,7 +8,7 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::Instant;
 
-use common::{cgroup_of, scripted, start_pids};
+use common::{cgroup_of, standin, start_pids};
 use testbed::Testbed;
 
 const N: usize = 4;
@@ -22,7 +22,7 @@ fn four_testbeds_restart_their_own_k3s_without_interfering() {
         .map(|i| {
             let ready = ready.clone();
             thread::spawn(move || {
-                let tb = Testbed::start(scripted()).unwrap();
+                let tb = Testbed::start(standin()).unwrap();
                 ready.wait();
                 // Everyone restarts at the same time.
                 for _ in 0..RESTARTS {
@@ -57,6 +57,8 @@ fn four_testbeds_restart_their_own_k3s_without_interfering() {
         let cg = cgroup_of(main);
         assert!(cg.ends_with("/app.slice/k3s.service"), "{cg}");
         cgroups.push(cg);
+        // Each stand-in serves its API on its own port.
+        std::net::TcpStream::connect(("127.0.0.1", tb.https_port())).expect("API port");
         ports.push(tb.https_port());
         buses.push(tb.bus_address());
     }

@@ -7,12 +7,17 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{cgroup_of, eventually, gone, scripted, start_pids};
+use common::{cgroup_of, eventually, gone, scripted, standin, start_pids};
 use testbed::{Role, Testbed, TestbedError, TestbedOptions};
 
 #[test]
 fn start_restart_stop() {
-    let tb = Testbed::start(scripted()).unwrap();
+    let operator = "# operator's file\nwrite-kubeconfig-mode: \"0600\"\n";
+    let tb = Testbed::start(TestbedOptions {
+        config_yaml: Some(operator.into()),
+        ..standin()
+    })
+    .unwrap();
     let t = tb.timings();
     eprintln!(
         "manager up {:?}, unit start {:?}",
@@ -63,9 +68,12 @@ fn start_restart_stop() {
     eprintln!("restart {:?}", t.elapsed());
     let second = tb.main_pid().unwrap();
     assert_ne!(first, second);
-    assert_eq!(start_pids(&tb.starts()), [first as u64, second as u64]);
+    let starts = tb.starts();
+    assert_eq!(start_pids(&starts), [first as u64, second as u64]);
+    assert!(starts.iter().all(|s| s["result"] == "ready"), "{starts:?}");
 
-    // The port goes into a drop-in, never into the operator's file.
+    // The port goes into a drop-in, never into the operator's file; the stand-in reads both
+    // and serves on that port.
     let dropin = tb
         .root()
         .join("etc/rancher/k3s/config.yaml.d/00-testbed-port.yaml");
@@ -74,7 +82,14 @@ fn start_restart_stop() {
         text.contains(&format!("\nhttps-listen-port: {}\n", tb.https_port())),
         "{text}"
     );
-    assert!(!tb.config_path().exists());
+    assert_eq!(fs::read_to_string(tb.config_path()).unwrap(), operator);
+    let files = starts[1]["files"].to_string();
+    assert!(
+        files.contains("/etc/rancher/k3s/config.yaml\"") && files.contains("00-testbed-port.yaml"),
+        "{files}"
+    );
+    std::net::TcpStream::connect(("127.0.0.1", tb.https_port())).expect("API port listening");
+    assert!(tb.root().join("etc/rancher/k3s/k3s.yaml").is_file());
 
     let dir = tb.dir().to_path_buf();
     let t = Instant::now();
@@ -92,7 +107,7 @@ fn config_file_follows_k3s_rules_and_files_are_written() {
         files: vec![("/var/.eflow/marker".into(), "x".into())],
         https_port: Some(16443),
         start_k3s: false,
-        ..scripted()
+        ..standin()
     })
     .unwrap();
     assert_eq!(tb.config_file(), "/etc/k3s/custom.yaml");
@@ -124,8 +139,9 @@ fn config_file_follows_k3s_rules_and_files_are_written() {
 #[test]
 fn agent_role() {
     let tb = Testbed::start(TestbedOptions {
-        program: Some(common::script()),
-        exec_args: vec!["--server".into(), "https://127.0.0.1:6443".into()],
+        exec_args: ["--server", "https://127.0.0.1:6443", "--token", "t"]
+            .map(String::from)
+            .to_vec(),
         ..TestbedOptions::agent()
     })
     .unwrap();
@@ -133,7 +149,7 @@ fn agent_role() {
     assert_eq!(tb.unit_active_state(), "active");
     let exec = tb.unit_property("ExecStart");
     assert!(
-        exec.contains("/bin/k3s agent --server https://127.0.0.1:6443 "),
+        exec.contains("/bin/k3s agent --server https://127.0.0.1:6443 --token t "),
         "{exec}"
     );
     assert_eq!(tb.starts()[0]["role"], "agent");
@@ -144,20 +160,23 @@ fn agent_role() {
 }
 
 #[test]
-fn faults_file_is_replaced_atomically() {
-    let tb = Testbed::start(TestbedOptions {
-        start_k3s: false,
-        ..scripted()
-    })
-    .unwrap();
+fn faults_are_written_and_obeyed() {
+    let tb = Testbed::start(standin()).unwrap();
     let path = tb.root().join("var/lib/rancher/k3s/standin/faults");
-    tb.set_faults(&["refuse-start 1", "delay-ready 2s"]);
-    assert_eq!(
-        fs::read_to_string(&path).unwrap(),
-        "refuse-start 1\ndelay-ready 2s\n"
+    tb.set_faults(&["# a test", "refuse"]);
+    assert_eq!(fs::read_to_string(&path).unwrap(), "# a test\nrefuse\n");
+    // The stand-in obeys: the restart fails and is recorded as refused.
+    assert!(!tb.systemctl(&["restart", "k3s.service"]).status.success());
+    assert_eq!(tb.unit_active_state(), "failed");
+    let last = tb.starts().last().cloned().unwrap();
+    assert!(
+        last["result"].as_str().unwrap().starts_with("refused"),
+        "{last}"
     );
     tb.set_faults(&[]);
     assert_eq!(fs::read_to_string(&path).unwrap(), "");
+    assert!(tb.systemctl(&["restart", "k3s.service"]).status.success());
+    assert_eq!(tb.unit_active_state(), "active");
     tb.stop();
 }
 
@@ -186,9 +205,9 @@ fn unique_dir(name: &str) -> PathBuf {
 fn failed_start_explains_itself_and_cleans_up() {
     let dir = unique_dir("fail");
     let err = Testbed::start(TestbedOptions {
-        unit_environment: vec![("FAIL_START".into(), "1".into())],
+        files: vec![(testbed::FAULTS.into(), "refuse\n".into())],
         dir: Some(dir.clone()),
-        ..scripted()
+        ..standin()
     })
     .err()
     .expect("start must fail");
@@ -196,7 +215,7 @@ fn failed_start_explains_itself_and_cleans_up() {
     eprintln!("{msg}");
     assert!(matches!(err, TestbedError::UnitStart { .. }), "{msg}");
     assert!(msg.contains("state failed"), "{msg}");
-    assert!(msg.contains("refusing to start"), "{msg}");
+    assert!(msg.contains("k3s.log"), "{msg}");
     assert!(!dir.exists(), "dir must be removed");
     assert!(processes_mentioning(&dir).is_empty());
 }
@@ -218,7 +237,7 @@ fn missing_program_is_a_clear_error() {
 #[test]
 fn teardown_leaves_no_process_cgroup_or_dir() {
     for by_drop in [false, true] {
-        let tb = Testbed::start(scripted()).unwrap();
+        let tb = Testbed::start(standin()).unwrap();
         let main = tb.main_pid().unwrap();
         let pids = tb.pids();
         assert!(
@@ -281,7 +300,7 @@ fn restart_always_brings_a_killed_stand_in_back() {
     let tb = Testbed::start(TestbedOptions {
         restart_always: true,
         restart_sec: "100ms".into(),
-        ..scripted()
+        ..standin()
     })
     .unwrap();
     assert_eq!(tb.unit_property("Restart"), "always");
@@ -303,22 +322,19 @@ fn stale_cgroups_of_dead_owners_are_swept() {
         .map(PathBuf::from)
         .find(|m| m.join("cgroup.procs").exists() && m.join("cgroup.stat").exists())
         .expect("a cgroup2 mount");
-    // An owner pid that no longer exists.
-    let mut owner = Command::new("true").spawn().unwrap();
-    let dead = owner.id();
-    owner.wait().unwrap();
-    // Built under another name and renamed, so that a sweep running in a parallel test
-    // process never sees it half-made.
-    let setup = mount.join(format!("testbed-setup-{}", std::process::id()));
-    let stale = mount.join(format!("testbed-{dead}-0"));
-    fs::create_dir(&setup).unwrap();
+    // The owner lives while the cgroup is set up (so a sweep in a parallel test process
+    // leaves it alone), then dies: now the cgroup is stale.
+    let mut owner = Command::new("sleep").arg("300").spawn().unwrap();
+    let stale = mount.join(format!("testbed-{}-0", owner.id()));
+    fs::create_dir(&stale).unwrap();
     let mut orphan = Command::new("sleep").arg("300").spawn().unwrap();
-    fs::write(setup.join("cgroup.procs"), orphan.id().to_string()).unwrap();
-    fs::rename(&setup, &stale).unwrap();
+    fs::write(stale.join("cgroup.procs"), orphan.id().to_string()).unwrap();
+    owner.kill().unwrap();
+    owner.wait().unwrap();
 
     let tb = Testbed::start(TestbedOptions {
         start_k3s: false,
-        ..scripted()
+        ..standin()
     })
     .unwrap();
     let status = orphan.wait().unwrap();

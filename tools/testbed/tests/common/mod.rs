@@ -6,9 +6,14 @@ use std::time::Duration;
 
 use testbed::TestbedOptions;
 
-/// The tiny notify script: tests of the harness itself must not depend on the stand-in.
+/// The tiny notify script, for behaviour the stand-in does not have (ignoring SIGTERM).
 pub fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/notify-standin.sh")
+}
+
+/// The real k3s stand-in (`target/<profile>/k3s-standin`; `cargo build --workspace` first).
+pub fn standin() -> TestbedOptions {
+    TestbedOptions::server()
 }
 
 /// A server testbed running the notify script.
