@@ -143,7 +143,11 @@ pub fn host_applicability(d: &Detection, sources: &Sources) -> Result<Option<Str
         return Ok(Some("k3s server runs with --disable-apiserver".into()));
     }
     let merged = merge::merge(sources)?;
-    if merged.get("disable-apiserver").and_then(|v| v.last_text()) == Some("true") {
+    if merged
+        .get("disable-apiserver")
+        .and_then(|v| v.last_text())
+        .is_some_and(|v| crate::k3s::exec::go_bool_true(v.trim()))
+    {
         return Ok(Some(
             "k3s server has disable-apiserver: true in its config".into(),
         ));

@@ -486,3 +486,19 @@ fn configuration_reference_lists_every_key() {
         );
     }
 }
+
+#[test]
+fn uppercase_dropin_suffix_counts_as_k3s_reads_it() {
+    let h = Host::k3s_server(Some("kube-apiserver-arg: [a=1]\n"));
+    h.write(
+        "/etc/rancher/k3s/config.yaml.d/50-SITE.YAML",
+        "kube-apiserver-arg: [b=2]\n",
+    );
+    let r = h.run(&["--issuer-url", ARC, "apply"]);
+    assert_eq!(
+        r.code, 4,
+        "a later plain list in 50-SITE.YAML replaces ours: {}",
+        r.stderr
+    );
+    assert!(r.error_line().contains("50-SITE.YAML:1"), "{}", r.stderr);
+}

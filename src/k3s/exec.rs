@@ -26,10 +26,16 @@ pub fn parse_k3s_argv(argv: &[String]) -> K3sFlags {
             }
             continue;
         }
-        let trimmed = arg.trim_start_matches('-');
-        let (name, inline) = match trimmed.split_once('=') {
+        let (flag, inline) = match arg.split_once('=') {
             Some((n, v)) => (n, Some(v.to_string())),
-            None => (trimmed, None),
+            None => (arg, None),
+        };
+        // k3s's config loader knows only `--config` and `-c` and takes the first one;
+        // other flags are matched with one or two dashes, as urfave/cli does.
+        let name = match flag {
+            "--config" | "-c" => "config",
+            f if f.starts_with("--") => &f[2..],
+            f => &f[1..],
         };
         let mut take_value = |inline: Option<String>| -> Option<String> {
             inline.or_else(|| {
@@ -39,16 +45,26 @@ pub fn parse_k3s_argv(argv: &[String]) -> K3sFlags {
             })
         };
         match name {
-            "config" | "c" => flags.config = take_value(inline),
+            "config" => {
+                let v = take_value(inline);
+                if flags.config.is_none() {
+                    flags.config = v;
+                }
+            }
             "kube-apiserver-arg" => flags.kube_apiserver_args.extend(take_value(inline)),
             "cluster-domain" => flags.cluster_domain = take_value(inline),
             "disable-apiserver" => {
-                flags.disable_apiserver = inline.as_deref().is_none_or(|v| v == "true")
+                flags.disable_apiserver = inline.as_deref().is_none_or(go_bool_true)
             }
             _ => {}
         }
     }
     flags
+}
+
+/// Go's `strconv.ParseBool` true values (urfave/cli parses boolean flags with it).
+pub fn go_bool_true(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "TRUE" | "true" | "True")
 }
 
 /// Splits a systemd `ExecStart=` value into argv (quotes, backslash escapes; the leading

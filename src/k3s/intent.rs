@@ -27,13 +27,18 @@ pub fn effective(merged: &Merged, flags: &K3sFlags) -> Effective {
             merged
                 .get("cluster-domain")
                 .and_then(|v| v.last_text())
-                .map(String::from)
+                .map(|s| s.trim().to_string())
         })
         .unwrap_or_else(|| "cluster.local".to_string());
     let user_args: Vec<String> = if flags.kube_apiserver_args.is_empty() {
         merged
             .get(APISERVER_ARG_KEY)
-            .map(|v| v.items().into_iter().map(|i| i.text).collect())
+            .map(|v| {
+                v.items()
+                    .into_iter()
+                    .map(|i| i.text.trim().to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         flags.kube_apiserver_args.clone()
@@ -176,6 +181,19 @@ mod tests {
         assert_eq!(
             desired(&eff(&[ARC, "https://old", DEF]), &intent(false)).issuers,
             [ARC, DEF]
+        );
+    }
+
+    #[test]
+    fn values_are_trimmed_as_k3s_does() {
+        let s = crate::k3s::merge::tests::sources(&[("/c.yaml", "kube-apiserver-arg: [\" service-account-issuer=https://x \"]\ncluster-domain: \" edge \"\n")]);
+        let m = crate::k3s::merge::merge(&s).expect("merge");
+        assert_eq!(effective(&m, &K3sFlags::default()).issuers, ["https://x"]);
+        let s = crate::k3s::merge::tests::sources(&[("/c.yaml", "cluster-domain: \" edge \"\n")]);
+        let m = crate::k3s::merge::merge(&s).expect("merge");
+        assert_eq!(
+            effective(&m, &K3sFlags::default()).issuers,
+            ["https://kubernetes.default.svc.edge"]
         );
     }
 

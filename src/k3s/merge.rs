@@ -204,7 +204,7 @@ fn check_string_items(node: &Node, key: &str, path: &std::path::Path) -> Result<
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::k3s::sources::Source;
     use std::path::PathBuf;

@@ -127,7 +127,9 @@ fn list_dropins(dir: &Path) -> Result<Vec<String>, K3sError> {
             source: e,
         })?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+        // k3s compares the suffix case-insensitively (`.YAML` counts).
+        let lower = name.to_ascii_lowercase();
+        if !(lower.ends_with(".yaml") || lower.ends_with(".yml")) {
             continue;
         }
         if fs::metadata(entry.path()).is_ok_and(|m| m.is_dir()) {

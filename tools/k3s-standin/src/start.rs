@@ -68,6 +68,7 @@ pub async fn run(argv: Vec<String>) -> u8 {
         role: argv.first().cloned().unwrap_or_default(),
         files: Vec::new(),
         apiserver_args: Vec::new(),
+        ready_unix_us: 0,
         result: String::new(),
     };
 
@@ -112,6 +113,9 @@ pub async fn run(argv: Vec<String>) -> u8 {
         }
     };
 
+    record.ready_unix_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
     finish(&root, &mut record, "ready".into());
     match notify::send(&format!("READY=1\nSTATUS={status}\n")) {
         Ok(true) => {}

@@ -13,6 +13,10 @@ pub struct StartRecord {
     pub files: Vec<String>,
     /// The kube-apiserver command line, when it got that far.
     pub apiserver_args: Vec<String>,
+    /// When READY=1 was about to be sent, µs since the epoch (0 when it never was). Taken
+    /// before this line is written, so READY→noticed latencies measured from it are upper
+    /// bounds.
+    pub ready_unix_us: u128,
     /// `ready`, `refused: <reason>`, `never-ready` (fault), or `stopped`
     /// (signalled before it was ready).
     pub result: String,
@@ -26,6 +30,7 @@ impl StartRecord {
             "role": self.role,
             "files": self.files,
             "apiserver_args": self.apiserver_args,
+            "ready_unix_us": self.ready_unix_us as u64,
             "result": self.result,
         })
         .to_string()
@@ -55,6 +60,7 @@ mod tests {
         let r = StartRecord {
             pid: 7,
             unix_ms: 1,
+            ready_unix_us: 0,
             role: "server".into(),
             files: vec!["/etc/rancher/k3s/config.yaml".into()],
             apiserver_args: vec!["--a=b".into()],
