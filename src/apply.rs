@@ -299,6 +299,11 @@ pub async fn restore(
     }
     .map_err(crate::k3s::K3sError::from)?;
     StateDir::new(&ctx.root).clear_last_apply()?;
+    // Restarts in quick succession may have hit systemd's start rate limit; a rollback
+    // must still be able to bring k3s back.
+    if let Err(e) = systemd.reset_failed(unit).await {
+        tracing::warn!("{e}");
+    }
     systemd
         .restart(unit, ctx.settings.k3s.restart_timeout, |_| {})
         .await?;

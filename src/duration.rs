@@ -102,7 +102,9 @@ pub fn check_max_token_expiration(input: &str) -> Result<Duration, DurationError
 /// Short human form for progress lines: "1.2s", "2m03s".
 pub fn human(d: Duration) -> String {
     let secs = d.as_secs_f64();
-    if secs < 60.0 {
+    if secs < 1.0 {
+        format!("{} ms", d.as_millis())
+    } else if secs < 60.0 {
         format!("{secs:.1}s")
     } else {
         format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)

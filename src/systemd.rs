@@ -17,6 +17,7 @@ trait Manager {
     fn subscribe(&self) -> zbus::Result<()>;
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn restart_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
+    fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
     #[zbus(signal)]
     fn job_removed(
         &self,
@@ -53,6 +54,9 @@ trait Service {
     fn environment(&self) -> zbus::Result<Vec<String>>;
     #[zbus(property)]
     fn environment_files(&self) -> zbus::Result<Vec<(String, bool)>>;
+    /// Why the service last stopped or failed: `success`, `exit-code`, `start-limit-hit`, ...
+    #[zbus(property)]
+    fn result(&self) -> zbus::Result<String>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,8 +69,12 @@ pub enum SystemdError {
         #[source]
         source: zbus::Error,
     },
-    #[error("{unit}: job ended with result {result:?}")]
-    JobFailed { unit: String, result: String },
+    #[error("{unit}: restart job ended with result {result:?} (unit result: {unit_result})")]
+    JobFailed {
+        unit: String,
+        result: String,
+        unit_result: String,
+    },
     #[error("{unit}: not back after {waited:?} (restart deadline)")]
     Deadline { unit: String, waited: Duration },
 }
@@ -165,6 +173,37 @@ impl Systemd {
         Ok(info)
     }
 
+    /// The service's `Result` property, or `unknown` when it cannot be read.
+    async fn service_result(&self, name: &str) -> String {
+        let read = async {
+            let path = self
+                .manager()
+                .await?
+                .load_unit(name)
+                .await
+                .map_err(call("LoadUnit"))?;
+            let service = ServiceProxy::builder(&self.conn)
+                .path(path)
+                .cache_properties(zbus::proxy::CacheProperties::No)
+                .build()
+                .await
+                .map_err(call("Service"))?;
+            service.result().await.map_err(call("Get Result"))
+        };
+        read.await
+            .unwrap_or_else(|_: SystemdError| "unknown".into())
+    }
+
+    /// Clears a failed state and the start rate-limit counter (`systemctl reset-failed`), so a
+    /// rollback can start k3s even after restarts in quick succession hit `start-limit-hit`.
+    pub async fn reset_failed(&self, name: &str) -> Result<(), SystemdError> {
+        self.manager()
+            .await?
+            .reset_failed_unit(name)
+            .await
+            .map_err(call("ResetFailedUnit"))
+    }
+
     pub async fn active_state(&self, name: &str) -> Result<String, SystemdError> {
         Ok(self.unit_info(name).await?.active_state)
     }
@@ -217,7 +256,8 @@ impl Systemd {
                     let waited = started.elapsed();
                     tracing::debug!(unit, result = %args.result, ?waited, "restart job removed");
                     if args.result != "done" {
-                        return Err(SystemdError::JobFailed { unit: unit.to_string(), result: args.result.to_string() });
+                        let unit_result = self.service_result(unit).await;
+                        return Err(SystemdError::JobFailed { unit: unit.to_string(), result: args.result.to_string(), unit_result });
                     }
                     return Ok(Restarted { job: job.as_str().to_string(), waited, noticed_unix_us });
                 }

@@ -334,3 +334,40 @@ fn concurrent_applies_write_once_and_restart_once() {
     assert_eq!(changed, 1, "exactly one writer");
     assert_eq!(ready_starts(&tb), 2, "exactly one restart");
 }
+
+#[test]
+fn start_rate_limit_is_named_and_rollback_still_restores_service() {
+    let tb = server(OPERATOR_CONFIG);
+    // systemd's default limit is 5 starts in 10 s (k3s's unit keeps it): use up the burst.
+    for _ in 0..4 {
+        let out = tb.systemctl(&["restart", "k3s.service"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let r = aio(
+        &tb,
+        &["--issuer-url", ARC, "--output", "json", "apply"],
+        &[],
+    );
+    assert_eq!(r.code, 6, "{}\n{}", r.stdout, r.stderr);
+    let j = r.json();
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("start-limit-hit"),
+        "{j}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tb.config_path()).expect("config"),
+        OPERATOR_CONFIG
+    );
+    assert_eq!(
+        tb.unit_active_state(),
+        "active",
+        "rollback reset the limit and started k3s"
+    );
+}
