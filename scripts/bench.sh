@@ -91,7 +91,7 @@ k3s stand-in as \`k3s.service\` (Type=notify), aio-prep talking to it over D-Bus
 | … waiting for systemd's restart job (RestartUnit → our JobRemoved) | $(ms "$wait_med") | — |
 | … agent's own time (wall − restart wait) | $(ms "$agent_med") | ≤ 50 ms |
 | … verify step (HTTPS discovery through the kubeconfig) | ${verify_med} ms | — |
-| stand-in READY=1 → agent noticed JobRemoved (median / max) | $(ms "$lat_med") / $(ms "${lat_max:-n/a}") | ≤ 10 ms |
+| stand-in READY=1 → agent noticed JobRemoved (median / max) | ${lat_med} µs / ${lat_max:-n/a} µs | ≤ 10 ms |
 | no-op \`apply\` on a converged host, wall | $(ms "$noop_med") | — |
 | \`detect\` cold start, wall | $(ms "$detect_us") | — |
 | \`status\` cold start, wall (incl. live HTTPS check) | $(ms "$status_us") | — |
