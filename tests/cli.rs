@@ -502,3 +502,85 @@ fn uppercase_dropin_suffix_counts_as_k3s_reads_it() {
     );
     assert!(r.error_line().contains("50-SITE.YAML:1"), "{}", r.stderr);
 }
+
+#[test]
+fn aks_edge_essentials_k3s_variant_edits_its_own_config_file() {
+    let h = Host::new();
+    h.write(
+        "/etc/systemd/system/k3s.service",
+        "[Service]\nExecStart=/usr/local/bin/k3s server --config /var/.eflow/config/k3s/k3s-config.yml\n",
+    );
+    h.write(
+        "/var/.eflow/config/k3s/k3s-config.yml",
+        "# eflow\ncluster-init: true\n",
+    );
+    let r = h.run_env(
+        &["--issuer-url", ARC, "--output", "json", "apply"],
+        &[("AIO_PREP_K3S_RESTART", "false")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(j["flavor"]["name"], "aks-edge-essentials");
+    assert_eq!(
+        j["flavor"]["config_file"],
+        "/var/.eflow/config/k3s/k3s-config.yml"
+    );
+    assert!(h
+        .read("/var/.eflow/config/k3s/k3s-config.yml")
+        .starts_with("# eflow\ncluster-init: true\nkube-apiserver-arg:\n"));
+    assert!(!h.path("/etc/rancher/k3s/config.yaml").exists());
+}
+
+#[test]
+fn aks_edge_essentials_kubeadm_variant_is_refused_with_guidance() {
+    let h = Host::new();
+    h.write(
+        "/var/.eflow/config/k8s/kubeadm.yaml",
+        "kind: ClusterConfiguration\n",
+    );
+    h.write("/etc/kubernetes/admin.conf", "apiVersion: v1\n");
+    let before = h.snapshot();
+    let r = h.run(&["--issuer-url", ARC, "apply"]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.error_line().contains("kubeadm"), "{}", r.stderr);
+    assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn owner_and_mode_survive_the_rewrite() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let h = Host::k3s_server(Some("node-name: a\n"));
+    let p = h.path("/etc/rancher/k3s/config.yaml");
+    std::os::unix::fs::chown(&p, Some(1234), Some(2345)).expect("chown (tests run as root)");
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let r = h.run_env(
+        &["--issuer-url", ARC, "apply"],
+        &[("AIO_PREP_K3S_RESTART", "false")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let m = std::fs::metadata(&p).expect("meta");
+    assert_eq!(
+        (m.uid(), m.gid(), m.permissions().mode() & 0o7777),
+        (1234, 2345, 0o640)
+    );
+    assert!(h.read("/etc/rancher/k3s/config.yaml").contains(ARC));
+}
+
+#[test]
+fn symlink_inside_the_directory_is_kept_and_its_target_written() {
+    let h = Host::k3s_server(None);
+    h.write("/etc/rancher/k3s/site-config.yaml", "node-name: a\n");
+    std::os::unix::fs::symlink("site-config.yaml", h.path("/etc/rancher/k3s/config.yaml"))
+        .expect("symlink");
+    let r = h.run_env(
+        &["--issuer-url", ARC, "apply"],
+        &[("AIO_PREP_K3S_RESTART", "false")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let link = std::fs::symlink_metadata(h.path("/etc/rancher/k3s/config.yaml")).expect("meta");
+    assert!(
+        link.file_type().is_symlink(),
+        "the operator's symlink stays a symlink"
+    );
+    assert!(h.read("/etc/rancher/k3s/site-config.yaml").contains(ARC));
+}

@@ -371,3 +371,32 @@ fn start_rate_limit_is_named_and_rollback_still_restores_service() {
         "rollback reset the limit and started k3s"
     );
 }
+
+#[test]
+fn cluster_domain_sets_the_previous_issuer_k3s_agrees() {
+    let tb = server("cluster-domain: edge.local\n");
+    let r = aio(&tb, &["--issuer-url", ARC, "apply"], &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let args = tb.starts().last().expect("start")["apiserver_args"].to_string();
+    assert!(
+        args.contains(&format!("--service-account-issuer={ARC}")),
+        "{args}"
+    );
+    assert!(
+        args.contains("--service-account-issuer=https://kubernetes.default.svc.edge.local"),
+        "{args}"
+    );
+}
+
+#[test]
+fn waits_over_two_seconds_show_progress() {
+    let tb = server("node-name: slow\n");
+    tb.set_faults(&["startup-delay-ms=2600"]);
+    let r = aio(&tb, &["--issuer-url", ARC, "apply"], &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("waiting for k3s.service to restart (2."),
+        "stderr: {}",
+        r.stderr
+    );
+}
