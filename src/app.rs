@@ -8,7 +8,7 @@ use crate::config::{self, Layers, Settings};
 use crate::detect::Detection;
 use crate::error::{Error, Result};
 use crate::paths::{HostRoot, AIO_CONFIG_FILE, LOCK_FILE};
-use crate::plan::{self, Context, HostDecision, Live, ResolvedIssuer};
+use crate::plan::{self, CloudStep, Context, HostDecision, Live, Mode, Plan, ResolvedIssuer};
 use crate::report::{self, FlavorReport, IssuerReport, Outcome, Report, StepStatus};
 
 /// Runs the command; writes its output to `out`/`err`; returns the exit code.
@@ -127,7 +127,7 @@ async fn report_command(
     err: &mut dyn Write,
 ) -> Result<Report, Failed> {
     let settings = settings(cli, root, env).map_err(|e| (e, None))?;
-    let ctx = Context::new(root.clone(), settings).await;
+    let ctx = Context::new(root.clone(), settings, env.to_vec()).await;
     let mut report = Report::new(command);
     let human_tty = cli.global.output == OutputFormat::Human
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -209,20 +209,65 @@ async fn detect(ctx: &Context, report: &mut Report) -> Result<()> {
     Ok(())
 }
 
+/// The `cloud` and `issuer` steps of a report.
+pub fn cloud_steps(report: &mut Report, p: &Plan, started: Instant) {
+    match &p.cloud {
+        CloudStep::Offline => report.step(
+            "cloud",
+            StepStatus::Skipped,
+            "offline mode: issuer URL given, no Azure calls",
+            started,
+        ),
+        CloudStep::Ready(d) => report.step("cloud", StepStatus::Unchanged, d.clone(), started),
+        CloudStep::Enabled(d) | CloudStep::WouldEnable(d) => {
+            report.step("cloud", StepStatus::Changed, d.clone(), started)
+        }
+    }
+    match &p.issuer {
+        Some(i) => {
+            let mut detail = format!("{} (from {})", i.url, i.source.as_str());
+            if let Some(w) = &i.warning {
+                detail.push_str(&format!("; discovery failed: {w}"));
+            }
+            report.step("issuer", StepStatus::Unchanged, detail, started);
+        }
+        None if p.cloud.pending_change() => report.step(
+            "issuer",
+            StepStatus::Skipped,
+            "known once the OIDC issuer is enabled",
+            started,
+        ),
+        None => {}
+    }
+}
+
 async fn plan_command(ctx: &Context, report: &mut Report) -> Result<()> {
-    let p = plan::build(ctx).await?;
-    describe(report, &p.detection, Some(&p.issuer));
     let now = Instant::now();
+    let p = plan::build(ctx, Mode::ReadOnly, &mut |_| {}).await?;
+    describe(report, &p.detection, p.issuer.as_ref());
     report.step(
         "detect",
         StepStatus::Unchanged,
         flavor_line(&p.detection),
         now,
     );
+    cloud_steps(report, &p, now);
+    let pending_cloud = p.cloud.pending_change();
     let hp = match &p.host {
         HostDecision::NotApplicable(reason) => {
             report.step("config", StepStatus::Skipped, reason.clone(), now);
-            report.outcome = Outcome::NotApplicable;
+            report.outcome = if pending_cloud {
+                Outcome::Changed
+            } else {
+                Outcome::NotApplicable
+            };
+            report.exit_code = if pending_cloud { 3 } else { 0 };
+            return Ok(());
+        }
+        HostDecision::Pending(reason) => {
+            report.step("config", StepStatus::Skipped, reason.clone(), now);
+            report.outcome = Outcome::Changed;
+            report.exit_code = 3;
             return Ok(());
         }
         HostDecision::Change(hp) => hp,
@@ -263,7 +308,7 @@ async fn plan_command(ctx: &Context, report: &mut Report) -> Result<()> {
         }
         None => report.step("restart", StepStatus::Unchanged, "not needed", now),
     }
-    if hp.new_text.is_some() || p.restart.is_some() {
+    if pending_cloud || hp.new_text.is_some() || p.restart.is_some() {
         report.outcome = Outcome::Changed;
         report.exit_code = 3;
     }
@@ -271,60 +316,72 @@ async fn plan_command(ctx: &Context, report: &mut Report) -> Result<()> {
 }
 
 async fn status(ctx: &Context, report: &mut Report) -> Result<()> {
-    let d = ctx.detect().await;
-    plan::check_flavor(&d)?;
-    let issuer = plan::resolve_issuer(&ctx.settings)?;
-    describe(report, &d, Some(&issuer));
     let now = Instant::now();
-    let sources = plan::load_sources(ctx, &d)?;
-    if let Some(reason) = plan::host_applicability(&d, &sources)? {
-        report.step("config", StepStatus::Skipped, reason, now);
-        report.outcome = Outcome::NotApplicable;
-        return Ok(());
-    }
-    let merged = crate::k3s::merge::merge(&sources)?;
-    let eff = crate::k3s::intent::effective(&merged, &d.flags);
-    let want = crate::k3s::intent::desired(&eff, &plan::intent(&ctx.settings, &issuer));
-    let mut in_state = true;
-    if want.is_met_by(&eff) {
-        report.step(
-            "config",
-            StepStatus::Unchanged,
-            format!("issuers {}", eff.issuers.join(", ")),
-            now,
-        );
-    } else {
-        in_state = false;
-        report.step(
-            "config",
-            StepStatus::Failed,
-            format!(
-                "issuers {:?}, max-token-expiration {:?}; want {:?}, {:?}",
-                eff.issuers, eff.max_token_expiration, want.issuers, want.max_token_expiration
-            ),
-            now,
-        );
-    }
-    let t = Instant::now();
-    match plan::live(&ctx.root, None).await {
-        Live::Issuer(i) if i == issuer.url => report.step(
-            "live",
-            StepStatus::Unchanged,
-            format!("live issuer is {i}"),
-            t,
-        ),
-        Live::Issuer(i) => {
-            in_state = false;
-            report.step("live", StepStatus::Failed, format!("live issuer is {i}"), t);
+    let p = plan::build(ctx, Mode::ReadOnly, &mut |_| {}).await?;
+    describe(report, &p.detection, p.issuer.as_ref());
+    cloud_steps(report, &p, now);
+    let mut in_state = !p.cloud.pending_change();
+    match &p.host {
+        HostDecision::NotApplicable(reason) => {
+            report.step("config", StepStatus::Skipped, reason.clone(), now);
+            if in_state {
+                report.outcome = Outcome::NotApplicable;
+            }
         }
-        Live::Unknown(e) => {
+        HostDecision::Pending(reason) => {
             in_state = false;
-            report.step(
-                "live",
-                StepStatus::Failed,
-                format!("live issuer unknown: {e}"),
-                t,
-            );
+            report.step("config", StepStatus::Skipped, reason.clone(), now);
+        }
+        HostDecision::Change(hp) => {
+            if hp.changes_file() {
+                in_state = false;
+                report.step(
+                    "config",
+                    StepStatus::Failed,
+                    format!(
+                        "issuers {:?}, max-token-expiration {:?}; want {:?}, {:?}",
+                        hp.before.issuers,
+                        hp.before.max_token_expiration,
+                        hp.desired.issuers,
+                        hp.desired.max_token_expiration
+                    ),
+                    now,
+                );
+            } else {
+                report.step(
+                    "config",
+                    StepStatus::Unchanged,
+                    format!("issuers {}", hp.before.issuers.join(", ")),
+                    now,
+                );
+            }
+            let want = &hp.desired.issuers[0];
+            match &p.live {
+                Live::Issuer(i) if i == want => report.step(
+                    "live",
+                    StepStatus::Unchanged,
+                    format!("live issuer is {i}"),
+                    now,
+                ),
+                Live::Issuer(i) => {
+                    in_state = false;
+                    report.step(
+                        "live",
+                        StepStatus::Failed,
+                        format!("live issuer is {i}"),
+                        now,
+                    );
+                }
+                Live::Unknown(e) => {
+                    in_state = false;
+                    report.step(
+                        "live",
+                        StepStatus::Failed,
+                        format!("live issuer unknown: {e}"),
+                        now,
+                    );
+                }
+            }
         }
     }
     if !in_state {

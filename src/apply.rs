@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use crate::error::{Error, Result};
 use crate::hostfile::{self, Ownership};
 use crate::k3s::plan::HostPlan;
-use crate::plan::{self, Context, HostDecision, Live, RestartReason};
+use crate::plan::{self, CloudStep, Context, HostDecision, Live, Mode, RestartReason};
 use crate::report::{Outcome, Report, StepStatus};
 use crate::state::{LastApply, StateDir};
 use crate::systemd::Systemd;
@@ -17,19 +17,31 @@ pub type Progress<'a> = &'a mut dyn FnMut(&str, Duration);
 
 pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -> Result<()> {
     let started = Instant::now();
-    let plan = plan::build(ctx).await?;
-    crate::app::describe(report, &plan.detection, Some(&plan.issuer));
+    let cloud_started = Instant::now();
+    let plan = plan::build(ctx, Mode::Apply, &mut |what| {
+        progress(what, cloud_started.elapsed())
+    })
+    .await?;
+    crate::app::describe(report, &plan.detection, plan.issuer.as_ref());
     report.step(
         "detect",
         StepStatus::Unchanged,
         crate::app::flavor_line(&plan.detection),
         started,
     );
-    report.step(
-        "issuer",
-        StepStatus::Unchanged,
-        format!("{} ({})", plan.issuer.url, plan.issuer.source.as_str()),
-        started,
+    crate::app::cloud_steps(report, &plan, cloud_started);
+    if matches!(plan.cloud, CloudStep::Enabled(_)) {
+        report.outcome = Outcome::Changed;
+    }
+    let t = plan.timings;
+    tracing::debug!(
+        detect_us = t.detect.as_micros() as u64,
+        auth_us = t.cloud.auth.as_micros() as u64,
+        arm_us = t.cloud.arm.as_micros() as u64,
+        discovery_us = t.cloud.discovery.as_micros() as u64,
+        host_us = t.host.as_micros() as u64,
+        live_us = t.live.as_micros() as u64,
+        "plan timings"
     );
     let hp = match &plan.host {
         HostDecision::NotApplicable(reason) => {
@@ -39,8 +51,15 @@ pub async fn apply(ctx: &Context, report: &mut Report, progress: Progress<'_>) -
                 reason.clone(),
                 Instant::now(),
             );
-            report.outcome = Outcome::NotApplicable;
+            if report.outcome != Outcome::Changed {
+                report.outcome = Outcome::NotApplicable;
+            }
             return Ok(());
+        }
+        HostDecision::Pending(reason) => {
+            return Err(Error::Internal(format!(
+                "host step could not be planned: {reason}"
+            )));
         }
         HostDecision::Change(hp) => hp,
     };

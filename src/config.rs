@@ -104,6 +104,18 @@ pub const KEYS: &[KeySpec] = &[
         help: "how long to wait for Arc agents to settle",
     },
     KeySpec {
+        name: "azure.operation_timeout",
+        ty: KeyType::Duration,
+        default: Some("30m"),
+        help: "how long to wait for the connected cluster update (long-running operation)",
+    },
+    KeySpec {
+        name: "azure.poll_interval",
+        ty: KeyType::Duration,
+        default: Some("5s"),
+        help: "pause between polls when the server gives no Retry-After",
+    },
+    KeySpec {
         name: "azure.auth.method",
         ty: KeyType::OneOf(AUTH_METHODS),
         default: Some("auto"),
@@ -439,10 +451,32 @@ pub struct K3sSettings {
     pub restart_timeout: Duration,
 }
 
+/// Typed Azure settings.
+#[derive(Debug, Clone)]
+pub struct AzureSettings {
+    pub cloud: String,
+    pub arm_endpoint: Option<String>,
+    pub authority_host: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub api_version: String,
+    pub agent_timeout: Duration,
+    pub operation_timeout: Duration,
+    pub poll_interval: Duration,
+    pub subscription_id: Option<String>,
+    pub resource_group: Option<String>,
+    pub cluster_name: Option<String>,
+    pub tenant_id: Option<String>,
+    pub auth_method: String,
+    pub client_id: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub certificate_file: Option<PathBuf>,
+}
+
 /// Typed settings, validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub issuer_url: Option<String>,
+    pub azure: AzureSettings,
     pub k3s: K3sSettings,
     pub layers: Layers,
 }
@@ -492,9 +526,37 @@ impl Settings {
                 ));
             }
         }
-        duration("azure.agent_timeout")?;
+        let text = |key: &str| layers.get(key).map(String::from);
+        let https_endpoint = |key: &str| -> Result<Option<String>, ConfigError> {
+            match layers.get(key) {
+                Some(u) if !u.starts_with("https://") => Err(invalid(
+                    key,
+                    format!("{u:?} must be an https:// URL (tokens never travel in clear text)"),
+                )),
+                other => Ok(other.map(String::from)),
+            }
+        };
+        let azure = AzureSettings {
+            cloud: text("azure.cloud").unwrap_or_else(|| "AzureCloud".into()),
+            arm_endpoint: https_endpoint("azure.arm_endpoint")?,
+            authority_host: https_endpoint("azure.authority_host")?,
+            ca_file: text("azure.ca_file").map(PathBuf::from),
+            api_version: text("azure.api_version").unwrap_or_else(|| "2024-07-15-preview".into()),
+            agent_timeout: duration("azure.agent_timeout")?,
+            operation_timeout: duration("azure.operation_timeout")?,
+            poll_interval: duration("azure.poll_interval")?,
+            subscription_id: text("azure.subscription_id"),
+            resource_group: text("azure.resource_group"),
+            cluster_name: text("azure.cluster_name"),
+            tenant_id: text("azure.tenant_id"),
+            auth_method: text("azure.auth.method").unwrap_or_else(|| "auto".into()),
+            client_id: text("azure.auth.client_id"),
+            client_secret_file: text("azure.auth.client_secret_file").map(PathBuf::from),
+            certificate_file: text("azure.auth.certificate_file").map(PathBuf::from),
+        };
         Ok(Settings {
             issuer_url,
+            azure,
             k3s,
             layers,
         })

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::{config, k3s, lock, state, systemd, verify, yaml};
+use crate::{azure, config, k3s, lock, state, systemd, verify, yaml};
 
 /// Machine-readable error class; stable strings used in the JSON report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error(transparent)]
+    Azure(#[from] azure::AzureError),
+    #[error(transparent)]
     Yaml(#[from] yaml::YamlError),
     #[error(transparent)]
     K3s(#[from] k3s::K3sError),
@@ -91,6 +93,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Yaml(_) | Error::Usage(_) => ErrorKind::InvalidInput,
             Error::K3s(e) => e.kind(),
+            Error::Azure(e) => e.kind(),
             Error::Systemd(_) | Error::Verify(_) | Error::Internal(_) | Error::Io { .. } => {
                 ErrorKind::Internal
             }

@@ -3,7 +3,9 @@
 
 pub mod app;
 pub mod apply;
+pub mod azure;
 pub mod cli;
+pub mod cloud;
 pub mod config;
 pub mod detect;
 pub mod diff;

@@ -15,25 +15,7 @@ use crate::paths::HostRoot;
 use crate::systemd::Systemd;
 use crate::verify::{self, Kubeconfig};
 
-/// Where the issuer URL came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssuerSource {
-    Offline,
-}
-
-impl IssuerSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IssuerSource::Offline => "offline",
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ResolvedIssuer {
-    pub url: String,
-    pub source: IssuerSource,
-}
+pub use crate::cloud::{IssuerSource, ResolvedIssuer};
 
 /// What the running API server says, when it can be asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +27,35 @@ pub enum Live {
 #[derive(Debug, Clone)]
 pub enum HostDecision {
     NotApplicable(String),
+    /// The host can only be planned once the cloud step has produced the issuer.
+    Pending(String),
     Change(Box<HostPlan>),
+}
+
+/// The cloud step's state or result.
+#[derive(Debug, Clone)]
+pub enum CloudStep {
+    /// Offline mode: no Azure calls.
+    Offline,
+    /// OIDC issuer and workload identity are on (nothing changed).
+    Ready(String),
+    /// Read-only run: they are off; apply would turn them on.
+    WouldEnable(String),
+    /// This apply turned them on.
+    Enabled(String),
+}
+
+impl CloudStep {
+    pub fn pending_change(&self) -> bool {
+        matches!(self, CloudStep::WouldEnable(_))
+    }
+}
+
+/// Whether the run may change the cloud side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    ReadOnly,
+    Apply,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +68,12 @@ pub struct Context {
     pub root: HostRoot,
     pub settings: Settings,
     pub systemd: Option<Systemd>,
+    /// The process environment (credential sources and cluster coordinates read it).
+    pub env: Vec<(String, String)>,
 }
 
 impl Context {
-    pub async fn new(root: HostRoot, settings: Settings) -> Context {
+    pub async fn new(root: HostRoot, settings: Settings, env: Vec<(String, String)>) -> Context {
         let systemd = match Systemd::connect().await {
             Ok(s) => Some(s),
             Err(e) => {
@@ -73,6 +85,7 @@ impl Context {
             root,
             settings,
             systemd,
+            env,
         }
     }
 
@@ -88,7 +101,8 @@ impl Context {
 
 pub struct Plan {
     pub detection: Detection,
-    pub issuer: ResolvedIssuer,
+    pub cloud: CloudStep,
+    pub issuer: Option<ResolvedIssuer>,
     pub host: HostDecision,
     pub live: Live,
     pub restart: Option<RestartReason>,
@@ -98,7 +112,7 @@ pub struct Plan {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timings {
     pub detect: Duration,
-    pub issuer: Duration,
+    pub cloud: crate::cloud::CloudTimings,
     pub host: Duration,
     pub live: Duration,
 }
@@ -113,27 +127,107 @@ pub fn check_flavor(d: &Detection) -> Result<()> {
         Flavor::AksEdgeEssentials if d.kubeadm => Err(Error::Unsupported(
             "AKS Edge Essentials with the k8s (kubeadm) distribution: set the service-account issuer through AKS EE's own configuration (Set-AksEdgeConfig); aio-prep handles the k3s distribution only".into(),
         )),
-        Flavor::AksAzureLocal => Err(Error::Unsupported(
-            "AKS on Azure Local: OIDC issuer and workload identity can only be set when the cluster is created (az aksarc create --enable-oidc-issuer --enable-workload-identity); nothing to change on the host".into(),
-        )),
+        Flavor::AksAzureLocal => Ok(()),
         _ => Ok(()),
     }
 }
 
-pub fn resolve_issuer(settings: &Settings) -> Result<ResolvedIssuer> {
-    match &settings.issuer_url {
-        Some(url) => Ok(ResolvedIssuer {
-            url: url.clone(),
-            source: IssuerSource::Offline,
-        }),
-        None => Err(Error::Usage(
-            "no issuer URL: set [issuer] url in /etc/aio-prep/config.toml or pass --issuer-url (Azure enablement of the Arc cluster is not built into this version)".into(),
-        )),
+/// Offline mode: the operator gave the issuer.
+pub fn offline_issuer(settings: &Settings) -> Option<ResolvedIssuer> {
+    settings.issuer_url.as_ref().map(|url| ResolvedIssuer {
+        url: url.clone(),
+        source: IssuerSource::Offline,
+        warning: None,
+    })
+}
+
+/// The cloud phase: offline, or read (and in `Mode::Apply` enable) the connected cluster and
+/// discover the issuer. May reclassify the host as AKS on Azure Local.
+pub async fn cloud_phase(
+    ctx: &Context,
+    detection: &mut Detection,
+    mode: Mode,
+    progress: &mut dyn FnMut(&str),
+) -> Result<(
+    CloudStep,
+    Option<ResolvedIssuer>,
+    crate::cloud::CloudTimings,
+)> {
+    if let Some(issuer) = offline_issuer(&ctx.settings) {
+        return Ok((CloudStep::Offline, Some(issuer), Default::default()));
     }
+    if detection.flavor == Flavor::AksEdgeEssentials && detection.kubeadm {
+        check_flavor(detection)?;
+    }
+    let mut session = crate::cloud::Session::open(&ctx.root, &ctx.settings, &ctx.env).await?;
+    let host_known = matches!(detection.flavor, Flavor::K3s | Flavor::AksEdgeEssentials);
+    let name = session.cluster.name.clone();
+    let (step, state) = if mode == Mode::Apply && host_known {
+        let enabled = session.enable(progress).await?;
+        let mut detail = format!("{name}: OIDC issuer and workload identity on");
+        if enabled.changed {
+            detail.push_str(" (enabled now)");
+        }
+        for n in &enabled.notes {
+            detail.push_str("; ");
+            detail.push_str(n);
+        }
+        let step = if enabled.changed {
+            CloudStep::Enabled(detail)
+        } else {
+            CloudStep::Ready(detail)
+        };
+        (step, enabled.state)
+    } else {
+        let state = session.read().await?;
+        if state.flags_on() && state.issuer_url.is_some() {
+            (
+                CloudStep::Ready(format!("{name}: OIDC issuer and workload identity on")),
+                state,
+            )
+        } else {
+            (
+                CloudStep::WouldEnable(format!(
+                    "{name}: would enable {}",
+                    match (state.oidc_enabled, state.workload_identity_enabled) {
+                        (false, false) => "OIDC issuer and workload identity",
+                        (false, true) => "the OIDC issuer",
+                        _ => "workload identity",
+                    }
+                )),
+                state,
+            )
+        }
+    };
+    if state.is_provisioned_cluster() {
+        detection.flavor = Flavor::AksAzureLocal;
+        detection.evidence.push(format!(
+            "connected cluster {name} has kind ProvisionedCluster"
+        ));
+        if !state.flags_on() {
+            return Err(session.provisioned_cluster_off().into());
+        }
+        let detail = format!(
+            "{name}: AKS on Azure Local; OIDC issuer and workload identity are on (verify only)"
+        );
+        return Ok((CloudStep::Ready(detail), None, session.timings));
+    }
+    check_flavor(detection)?;
+    if let CloudStep::WouldEnable(_) = step {
+        return Ok((step, None, session.timings));
+    }
+    let issuer = session.issuer(&state).await?;
+    Ok((step, Some(issuer), session.timings))
 }
 
 /// Whether the host has an API server aio-prep should configure, and why not.
 pub fn host_applicability(d: &Detection, sources: &Sources) -> Result<Option<String>> {
+    if d.flavor == Flavor::AksAzureLocal {
+        return Ok(Some(
+            "AKS on Azure Local: the cluster's own issuer is used; nothing to change on the host"
+                .into(),
+        ));
+    }
     if d.role == Role::Agent {
         return Ok(Some(
             "k3s agent node: kube-apiserver args belong on servers (a kube-apiserver-arg key makes `k3s agent` exit)".into(),
@@ -193,30 +287,24 @@ pub fn load_sources(ctx: &Context, d: &Detection) -> Result<Sources> {
     Ok(Sources::load(&ctx.root, &d.config_file)?)
 }
 
-pub async fn build(ctx: &Context) -> Result<Plan> {
+pub async fn build(ctx: &Context, mode: Mode, progress: &mut dyn FnMut(&str)) -> Result<Plan> {
     let mut timings = Timings::default();
     let t = Instant::now();
-    let detection = ctx.detect().await;
+    let mut detection = ctx.detect().await;
     timings.detect = t.elapsed();
-    check_flavor(&detection)?;
+    if ctx.settings.issuer_url.is_some() {
+        check_flavor(&detection)?;
+    }
+    let (cloud, issuer, cloud_timings) = cloud_phase(ctx, &mut detection, mode, progress).await?;
+    timings.cloud = cloud_timings;
     let t = Instant::now();
-    let issuer = resolve_issuer(&ctx.settings)?;
-    timings.issuer = t.elapsed();
-    let t = Instant::now();
-    let sources = load_sources(ctx, &detection)?;
-    let host = match host_applicability(&detection, &sources)? {
-        Some(reason) => HostDecision::NotApplicable(reason),
-        None => HostDecision::Change(Box::new(crate::k3s::plan::plan(
-            &sources,
-            &detection.flags,
-            &intent(&ctx.settings, &issuer),
-            ctx.settings.k3s.target,
-        )?)),
-    };
+    let host = host_phase(ctx, &detection, issuer.as_ref())?;
     timings.host = t.elapsed();
     let t = Instant::now();
     let (live, restart) = match &host {
-        HostDecision::NotApplicable(_) => (Live::Unknown("not applicable".into()), None),
+        HostDecision::NotApplicable(_) | HostDecision::Pending(_) => {
+            (Live::Unknown("not applicable".into()), None)
+        }
         HostDecision::Change(hp) => {
             let live = live(&ctx.root, None).await;
             let restart = if hp.changes_file() {
@@ -235,12 +323,42 @@ pub async fn build(ctx: &Context) -> Result<Plan> {
     timings.live = t.elapsed();
     Ok(Plan {
         detection,
+        cloud,
         issuer,
         host,
         live,
         restart,
         timings,
     })
+}
+
+/// The host phase: what the k3s config must become for `issuer`.
+pub fn host_phase(
+    ctx: &Context,
+    detection: &Detection,
+    issuer: Option<&ResolvedIssuer>,
+) -> Result<HostDecision> {
+    if detection.flavor == Flavor::AksAzureLocal {
+        return Ok(HostDecision::NotApplicable(
+            "AKS on Azure Local: the cluster's own issuer is used; nothing to change on the host"
+                .into(),
+        ));
+    }
+    let sources = load_sources(ctx, detection)?;
+    if let Some(reason) = host_applicability(detection, &sources)? {
+        return Ok(HostDecision::NotApplicable(reason));
+    }
+    let Some(issuer) = issuer else {
+        return Ok(HostDecision::Pending(
+            "the kube-apiserver args are planned once the cluster's issuer URL exists".into(),
+        ));
+    };
+    Ok(HostDecision::Change(Box::new(crate::k3s::plan::plan(
+        &sources,
+        &detection.flags,
+        &intent(&ctx.settings, issuer),
+        ctx.settings.k3s.target,
+    )?)))
 }
 
 /// Flags for effective-state computations outside a plan (rollback).

@@ -385,11 +385,13 @@ fn file_guards_refuse_symlinks_out_huge_files_and_directories() {
 }
 
 #[test]
-fn no_issuer_in_offline_only_build_is_a_usage_error() {
+fn cloud_mode_without_cluster_coordinates_is_a_usage_error() {
     let h = Host::k3s_server(Some("a: 1\n"));
+    let before = h.snapshot();
     let r = h.run(&["apply"]);
-    assert_eq!(r.code, 2);
-    assert!(r.error_line().contains("no issuer URL"), "{}", r.stderr);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.error_line().contains("cannot tell which Arc cluster this is"), "{}", r.stderr);
+    assert_eq!(h.snapshot(), before);
 }
 
 #[test]
