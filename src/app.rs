@@ -104,6 +104,7 @@ fn config_command(
         ConfigCommand::Show => {
             let s = settings(cli, root, env).map_err(fail)?;
             let _ = out.write_all(config::render_effective(&s.layers).as_bytes());
+            let _ = out.write_all(config::render_credential_env(env).as_bytes());
             Ok(())
         }
         ConfigCommand::Set { key, value } => {

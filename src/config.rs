@@ -678,9 +678,52 @@ pub fn render_effective(layers: &Layers) -> String {
     out.trim_start().to_string()
 }
 
+/// The azure-identity variables present in the environment; secret ones redacted.
+pub fn render_credential_env(env: &[(String, String)]) -> String {
+    const VARS: &[(&str, bool)] = &[
+        ("AZURE_TENANT_ID", false),
+        ("AZURE_CLIENT_ID", false),
+        ("AZURE_CLIENT_SECRET", true),
+        ("AZURE_CLIENT_CERTIFICATE_PATH", false),
+        ("AZURE_FEDERATED_TOKEN_FILE", false),
+        ("AZURE_AUTHORITY_HOST", false),
+        ("IDENTITY_ENDPOINT", false),
+        ("IMDS_ENDPOINT", false),
+        ("AZURE_SUBSCRIPTION_ID", false),
+        ("AZURE_RESOURCE_GROUP", false),
+        ("AZURE_RESOURCE_NAME", false),
+    ];
+    let mut out = String::new();
+    for (name, secret) in VARS {
+        if let Some((_, v)) = env.iter().find(|(k, v)| k == name && !v.is_empty()) {
+            let shown = if *secret { "<redacted>" } else { v.as_str() };
+            out.push_str(&format!("# env {name} = {shown}\n"));
+        }
+    }
+    if !out.is_empty() {
+        out.insert_str(0, "\n# Credentials and coordinates from the environment:\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credential_env_is_listed_with_secrets_redacted() {
+        let env = vec![
+            (
+                "AZURE_CLIENT_SECRET".to_string(),
+                "s3cr3t-value".to_string(),
+            ),
+            ("AZURE_CLIENT_ID".to_string(), "cid".to_string()),
+        ];
+        let text = render_credential_env(&env);
+        assert!(text.contains("# env AZURE_CLIENT_SECRET = <redacted>"));
+        assert!(text.contains("# env AZURE_CLIENT_ID = cid"));
+        assert!(!text.contains("s3cr3t-value"));
+    }
 
     fn root_with(files: &[(&str, &str)]) -> (tempfile::TempDir, HostRoot) {
         let dir = tempfile::tempdir().expect("tempdir");

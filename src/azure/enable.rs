@@ -171,9 +171,8 @@ pub async fn enable(
         };
     }
     let mut notes = Vec::new();
-    let mut changed = false;
-    if !state.flags_on() {
-        changed = true;
+    let changed = !state.flags_on();
+    let state = if changed {
         progress("enabling OIDC issuer and workload identity");
         let resp = arm.put(&path, &put_body(&resource)).await?;
         let deadline = Instant::now() + pacing.lro_timeout;
@@ -190,8 +189,12 @@ pub async fn enable(
             }
             None => wait_provisioning(arm, &path, deadline, pacing.poll, progress).await?,
         }
-    }
-    let state = wait_agents(arm, &path, pacing, progress).await?;
+        wait_agents(arm, &path, pacing, progress).await?
+    } else if !state.agents_settled() {
+        wait_agents(arm, &path, pacing, progress).await?
+    } else {
+        state
+    };
     if state.agent_state.as_deref() == Some("Failed") {
         notes.push(
             "Arc agents report agentState Failed; check `az connectedk8s show` agentErrors".into(),
