@@ -95,6 +95,8 @@ impl Session {
         }
         let http = Http::new(&HttpOptions {
             ca_files,
+            connect_timeout: a.connect_timeout,
+            request_timeout: a.request_timeout,
             ..HttpOptions::default()
         })?;
         let partial = Partial {

@@ -390,7 +390,12 @@ fn cloud_mode_without_cluster_coordinates_is_a_usage_error() {
     let before = h.snapshot();
     let r = h.run(&["apply"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
-    assert!(r.error_line().contains("cannot tell which Arc cluster this is"), "{}", r.stderr);
+    assert!(
+        r.error_line()
+            .contains("cannot tell which Arc cluster this is"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(h.snapshot(), before);
 }
 
