@@ -630,3 +630,139 @@ fn agent_node_gets_the_cloud_step_only() {
         "# site\nnode-name: edge-01\n"
     );
 }
+
+/// Secrets never leak: not to stdout, stderr or logs at any level, not to the JSON report,
+/// not to the emulator's request log beyond the auth scheme, not to any host file other than
+/// the ones where the operator put them.
+#[test]
+fn no_secret_reaches_any_output_log_report_or_file() {
+    const FEDERATED: &str = "SECRET-federated-eyJhbGciOiJSUzI1NiJ9.leakcheck";
+    let c = Cloud::new(spec());
+    c.emu.add_federated_token(TENANT, CLIENT, FEDERATED);
+    c.emu.set_arc_identity(TENANT);
+    c.host
+        .write("/etc/aio-prep/client-secret", &format!("{SECRET}\n"));
+    c.host
+        .write("/var/run/secrets/azure/tokens/token", FEDERATED);
+    let endpoint = c.emu.identity_endpoint();
+    let mut outputs = Vec::new();
+    let runs: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+        (vec!["-vv", "plan"], vec![("AZURE_CLIENT_SECRET", SECRET)]),
+        (
+            vec!["-vvv", "--output", "json", "apply"],
+            vec![("RUST_LOG", "trace")],
+        ),
+        (
+            vec!["-vv", "status"],
+            vec![
+                ("AIO_PREP_AZURE_AUTH_METHOD", "workload-identity"),
+                (
+                    "AZURE_FEDERATED_TOKEN_FILE",
+                    "/var/run/secrets/azure/tokens/token",
+                ),
+            ],
+        ),
+        (
+            vec!["-vv", "--output", "json", "status"],
+            vec![
+                ("AIO_PREP_AZURE_AUTH_METHOD", "arc-identity"),
+                ("IDENTITY_ENDPOINT", &endpoint),
+                ("IMDS_ENDPOINT", c.emu.http_url()),
+                ("RUST_LOG", "trace"),
+            ],
+        ),
+        (
+            vec!["config", "show"],
+            vec![("AZURE_CLIENT_SECRET", SECRET)],
+        ),
+        (
+            vec!["-vv", "apply"],
+            vec![("AZURE_CLIENT_SECRET", "SECRET-wrong-one-9f8e7d")],
+        ),
+    ];
+    let config_extra = "";
+    for (args, env) in &runs {
+        let mut env = env.clone();
+        if !env
+            .iter()
+            .any(|(k, _)| *k == "AZURE_CLIENT_SECRET" || *k == "AIO_PREP_AZURE_AUTH_METHOD")
+        {
+            env.push((
+                "AIO_PREP_AZURE_AUTH_CLIENT_SECRET_FILE",
+                "/etc/aio-prep/client-secret",
+            ));
+        }
+        let r = c.run(config_extra, args, &env);
+        assert!(
+            r.code == 0 || r.code == 3 || r.code == 5,
+            "{args:?}: {}\n{}",
+            r.stdout,
+            r.stderr
+        );
+        outputs.push(format!("{args:?}\n{}\n{}", r.stdout, r.stderr));
+    }
+    assert!(
+        outputs.iter().any(|o| o.contains("DEBUG")),
+        "debug logging was on"
+    );
+    let mut secrets: Vec<String> = vec![
+        SECRET.into(),
+        FEDERATED.into(),
+        "SECRET-wrong-one-9f8e7d".into(),
+    ];
+    let issued = c.emu.issued_secrets();
+    assert!(
+        issued.len() >= 3,
+        "tokens and a HIMDS key were issued: {}",
+        issued.len()
+    );
+    secrets.extend(issued);
+    let log: String = c
+        .emu
+        .requests()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {:?} {}\n",
+                r.method, r.path_and_query, r.headers, r.body
+            )
+        })
+        .collect();
+    let configured = [
+        c.host.path("/etc/aio-prep/client-secret"),
+        c.host.path("/var/run/secrets/azure/tokens/token"),
+    ];
+    let files: Vec<(std::path::PathBuf, String)> = c
+        .host
+        .snapshot()
+        .into_iter()
+        .filter(|(p, _)| {
+            !configured.contains(p) && !p.starts_with(c.host.path("/var/opt/azcmagent/tokens"))
+        })
+        .map(|(p, b)| (p, String::from_utf8_lossy(&b).into_owned()))
+        .collect();
+    for s in &secrets {
+        for o in &outputs {
+            assert!(
+                !o.contains(s.as_str()),
+                "secret {}… leaked to output:\n{o}",
+                &s[..8.min(s.len())]
+            );
+        }
+        assert!(
+            !log.contains(s.as_str()),
+            "secret leaked into the request log"
+        );
+        for (p, text) in &files {
+            assert!(
+                !text.contains(s.as_str()),
+                "secret leaked into {}",
+                p.display()
+            );
+        }
+    }
+    assert!(
+        !log.contains("client_secret=SECRET"),
+        "form secrets redacted in the log"
+    );
+}

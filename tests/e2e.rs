@@ -400,3 +400,91 @@ fn waits_over_two_seconds_show_progress() {
         r.stderr
     );
 }
+
+/// The whole flow: coordinates from the Arc ConfigMap through the local API server, a client
+/// secret from a 0600 file, OIDC issuer + workload identity enabled over ARM (LRO, agents
+/// settling), the issuer discovered, config written, k3s restarted over D-Bus, the live
+/// issuer verified. A second apply changes nothing in the cloud or on the host.
+#[test]
+fn cloud_and_host_end_to_end_with_coordinates_from_the_configmap() {
+    use azure_emulator::{ClusterSpec, Credential, Emulator, EmulatorOptions, Method};
+    let tb = server(OPERATOR_CONFIG);
+    let emu = Emulator::start(EmulatorOptions {
+        root: Some(tb.root().to_path_buf()),
+        ..EmulatorOptions::default()
+    })
+    .expect("emulator");
+    let tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    emu.add_cluster(ClusterSpec {
+        tenant: tenant.into(),
+        retry_after_secs: 0,
+        lro_polls_before_done: 2,
+        agent_state_reads_before_settled: 2,
+        ..ClusterSpec::default()
+    });
+    let spec = ClusterSpec::default();
+    emu.add_service_principal(
+        tenant,
+        "sp-client",
+        Credential::Secret("e2e-secret-value".into()),
+    )
+    .expect("sp");
+    let configmap = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "azure-clusterconfig", "namespace": "azure-arc"},
+        "data": {"AZURE_SUBSCRIPTION_ID": spec.subscription, "AZURE_RESOURCE_GROUP": spec.resource_group,
+                 "AZURE_RESOURCE_NAME": spec.name, "AZURE_TENANT_ID": tenant, "AZURE_REGION": "eastus"}
+    });
+    let write = |host: &str, text: &str, mode: u32| {
+        let p = tb.root().join(host.trim_start_matches('/'));
+        std::fs::create_dir_all(p.parent().expect("dir")).expect("mkdir");
+        std::fs::write(&p, text).expect("write");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    write(
+        "/var/lib/rancher/k3s/standin/azure-clusterconfig.json",
+        &configmap.to_string(),
+        0o600,
+    );
+    write("/etc/aio-prep/azure-ca.pem", emu.ca_pem(), 0o644);
+    write("/etc/aio-prep/sp-secret", "e2e-secret-value\n", 0o600);
+    write(
+        "/etc/aio-prep/config.toml",
+        &format!(
+            "[azure]\narm_endpoint = \"{}\"\nauthority_host = \"{}\"\nca_file = \"/etc/aio-prep/azure-ca.pem\"\npoll_interval = \"50ms\"\n[azure.auth]\nmethod = \"client-secret\"\nclient_id = \"sp-client\"\nclient_secret_file = \"/etc/aio-prep/sp-secret\"\n",
+            emu.arm_endpoint(),
+            emu.authority_host()
+        ),
+        0o644,
+    );
+    let r = aio(&tb, &["--output", "json", "apply"], &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let j = r.json();
+    assert_eq!(j["outcome"], "changed");
+    assert_eq!(j["restarted"], true);
+    assert_eq!(step(&j, "cloud")["status"], "changed");
+    let issuer = j["issuer"]["url"].as_str().expect("issuer").to_string();
+    assert_eq!(j["issuer"]["source"], "discovery");
+    assert_eq!(
+        step(&j, "verify")["detail"],
+        format!("live issuer is {issuer}")
+    );
+    assert_eq!(ready_starts(&tb), 2);
+    let puts = |e: &Emulator| {
+        e.requests()
+            .iter()
+            .filter(|q| q.method == Method::PUT)
+            .count()
+    };
+    assert_eq!(puts(&emu), 1);
+
+    let r = aio(&tb, &["--output", "json", "apply"], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(j["outcome"], "ok");
+    assert_eq!(ready_starts(&tb), 2, "no second restart");
+    assert_eq!(puts(&emu), 1, "no second PUT");
+    let r = aio(&tb, &["status"], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+}

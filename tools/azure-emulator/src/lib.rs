@@ -350,6 +350,15 @@ impl Emulator {
     }
 
     /// Expires every access token issued so far.
+    /// Every secret the emulator handed out: access tokens and HIMDS challenge keys. A test
+    /// scans a client's output for these to prove nothing leaked.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        let state = self.shared.lock();
+        let mut out = state.tokens.all();
+        out.extend(state.himds_keys.iter().map(|k| k.contents.clone()));
+        out
+    }
+
     pub fn expire_tokens(&self) {
         self.shared.lock().tokens.expire_all();
     }

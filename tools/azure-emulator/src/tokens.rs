@@ -95,6 +95,11 @@ impl Tokens {
     }
 
     /// Makes every token issued so far expired (for testing refresh paths).
+    /// Every access token issued so far (for leak scans in tests).
+    pub fn all(&self) -> Vec<String> {
+        self.issued.keys().cloned().collect()
+    }
+
     pub fn expire_all(&mut self) {
         let past = now_secs().saturating_sub(1);
         for info in self.issued.values_mut() {
