@@ -6,11 +6,16 @@ set -euo pipefail
 BIN=$(cd "${1:-target/debug}" && pwd)
 DIR=$(mktemp -d /tmp/aio-prep-demo.XXXXXX)
 rmdir "$DIR"
-cleanup() { "$BIN/testbed" down --dir "$DIR" >/dev/null 2>&1 || true; }
+EMU_PID=""
+cleanup() {
+  [ -n "$EMU_PID" ] && kill "$EMU_PID" 2>/dev/null && wait "$EMU_PID" 2>/dev/null
+  "$BIN/testbed" down --dir "$DIR" >/dev/null 2>&1 || true
+}
 trap cleanup EXIT
 
-# The embedded default environment: an operator's k3s config with comments, and an
-# aio-prep config in offline mode (the Arc issuer URL given as input).
+# The embedded default environment: an operator's k3s config with comments; the Azure
+# emulator as the cloud (ARM + Entra + OIDC discovery on loopback HTTPS, a CA made at start)
+# holding an Arc connected cluster with OIDC issuer and workload identity off.
 CONFIG=$(mktemp /tmp/aio-prep-demo-config.XXXXXX.yaml)
 cat > "$CONFIG" <<'YAML'
 # /etc/rancher/k3s/config.yaml — written by the site team
@@ -30,12 +35,35 @@ rm -f "$CONFIG"
 # shellcheck disable=SC1091
 source "$DIR/env"
 ROOT=$AIO_PREP_ROOT
-mkdir -p "$ROOT/etc/aio-prep"
-cat > "$ROOT/etc/aio-prep/config.toml" <<'TOML'
-[issuer]
-# Offline mode: the Arc cluster's issuer URL, as `az connectedk8s show` prints it.
-url = "https://eastus.oic.prod-arc.azure.com/00000000-0000-0000-0000-000000000000/5f3c1b7e-0d2a-4c6e-9b8f-1a2b3c4d5e6f/"
+echo "== starting the Azure emulator (connected cluster with OIDC issuer and workload identity off) =="
+mkdir -p "$DIR/azure"
+"$BIN/azure-emulator" serve --dir "$DIR/azure" --root "$ROOT" --demo > "$DIR/azure/log" 2>&1 &
+EMU_PID=$!
+for _ in $(seq 1 100); do [ -s "$DIR/azure/env" ] && break; sleep 0.05; done
+[ -s "$DIR/azure/env" ] || { cat "$DIR/azure/log" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$DIR/azure/env"
+# The Arc agents' ConfigMap tells aio-prep which cluster this is (served by the local
+# API server, as on a real Arc-connected k3s); so the coordinates are not passed in.
+mkdir -p "$ROOT/var/lib/rancher/k3s/standin" "$ROOT/etc/aio-prep"
+printf '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"azure-clusterconfig","namespace":"azure-arc"},"data":{"AZURE_SUBSCRIPTION_ID":"%s","AZURE_RESOURCE_GROUP":"%s","AZURE_RESOURCE_NAME":"%s","AZURE_TENANT_ID":"%s"}}' \
+  "$AIO_PREP_AZURE_SUBSCRIPTION_ID" "$AIO_PREP_AZURE_RESOURCE_GROUP" "$AIO_PREP_AZURE_CLUSTER_NAME" "$AZURE_TENANT_ID" \
+  > "$ROOT/var/lib/rancher/k3s/standin/azure-clusterconfig.json"
+cat > "$ROOT/etc/aio-prep/config.toml" <<TOML
+# /etc/aio-prep/config.toml — fleet defaults (the demo points Azure at the local emulator)
+[azure]
+arm_endpoint = "$AIO_PREP_AZURE_ARM_ENDPOINT"
+authority_host = "$AIO_PREP_AZURE_AUTHORITY_HOST"
+ca_file = "$AIO_PREP_AZURE_CA_FILE"
+poll_interval = "1s"
+
+[azure.auth]
+method = "client-secret"
+client_id = "$AZURE_CLIENT_ID"
+client_secret_file = "$AIO_PREP_AZURE_AUTH_CLIENT_SECRET_FILE"   # mode 0600
 TOML
+unset AIO_PREP_AZURE_SUBSCRIPTION_ID AIO_PREP_AZURE_RESOURCE_GROUP AIO_PREP_AZURE_CLUSTER_NAME \
+  AIO_PREP_AZURE_ARM_ENDPOINT AIO_PREP_AZURE_AUTHORITY_HOST AIO_PREP_AZURE_CA_FILE AIO_PREP_AZURE_AUTH_CLIENT_SECRET_FILE AZURE_CLIENT_ID
 PATH="$BIN:$PATH"
 starts() { grep -c '"result":"ready"' "$ROOT/var/lib/rancher/k3s/standin/starts.log" 2>/dev/null || echo 0; }
 

@@ -132,17 +132,8 @@ async fn report_command(
     let mut report = Report::new(command);
     let human_tty = cli.global.output == OutputFormat::Human
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let mut progress = |what: &str, waited: Duration| {
-        if waited < Duration::from_secs(2) {
-            return;
-        }
-        if human_tty {
-            let _ = write!(err, "\r… {what} ({})   ", crate::duration::human(waited));
-            let _ = err.flush();
-        } else if waited.as_secs() % 10 == 2 {
-            let _ = writeln!(err, "{what} ({})", crate::duration::human(waited));
-        }
-    };
+    let mut printer = ProgressPrinter::new(human_tty);
+    let mut progress = |what: &str, waited: Duration| printer.show(err, what, waited);
     let result = match cli.command {
         Command::Detect => detect(&ctx, &mut report).await,
         Command::Plan => plan_command(&ctx, &mut report).await,
@@ -170,6 +161,38 @@ async fn report_command(
     match result {
         Ok(()) => Ok(report),
         Err(e) => Err((e, Some(Box::new(report)))),
+    }
+}
+
+/// Progress for waits longer than 2 s: one updating line on a TTY; otherwise a plain line
+/// when the message changes or every 10 s.
+struct ProgressPrinter {
+    tty: bool,
+    last: Option<(String, Instant)>,
+}
+
+impl ProgressPrinter {
+    fn new(tty: bool) -> Self {
+        ProgressPrinter { tty, last: None }
+    }
+
+    fn show(&mut self, err: &mut dyn Write, what: &str, waited: Duration) {
+        if waited < Duration::from_secs(2) {
+            return;
+        }
+        if self.tty {
+            let _ = write!(err, "\r\x1b[K… {what} ({})", crate::duration::human(waited));
+            let _ = err.flush();
+            return;
+        }
+        let due = match &self.last {
+            None => true,
+            Some((msg, at)) => msg != what || at.elapsed() >= Duration::from_secs(10),
+        };
+        if due {
+            let _ = writeln!(err, "{what} ({})", crate::duration::human(waited));
+            self.last = Some((what.to_string(), Instant::now()));
+        }
     }
 }
 

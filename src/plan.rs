@@ -161,7 +161,16 @@ pub async fn cloud_phase(
     }
     let mut session = crate::cloud::Session::open(&ctx.root, &ctx.settings, &ctx.env).await?;
     let host_known = matches!(detection.flavor, Flavor::K3s | Flavor::AksEdgeEssentials);
-    let name = session.cluster.name.clone();
+    let name = format!(
+        "{} ({}, {} credential)",
+        session.cluster.name,
+        match session.coords_source {
+            crate::azure::coords::CoordsSource::Settings => "named in settings",
+            crate::azure::coords::CoordsSource::ConfigMap =>
+                "from ConfigMap azure-arc/azure-clusterconfig",
+        },
+        session.auth_method()
+    );
     let (step, state) = if mode == Mode::Apply && host_known {
         let enabled = session.enable(progress).await?;
         let mut detail = format!("{name}: OIDC issuer and workload identity on");

@@ -646,7 +646,8 @@ fn no_secret_reaches_any_output_log_report_or_file() {
         .write("/var/run/secrets/azure/tokens/token", FEDERATED);
     let endpoint = c.emu.identity_endpoint();
     let mut outputs = Vec::new();
-    let runs: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+    type Env<'a> = Vec<(&'a str, &'a str)>;
+    let runs: Vec<(Vec<&str>, Env)> = vec![
         (vec!["-vv", "plan"], vec![("AZURE_CLIENT_SECRET", SECRET)]),
         (
             vec!["-vvv", "--output", "json", "apply"],
