@@ -14,7 +14,8 @@ use std::process::ExitCode;
 
 use azure_emulator::{ClusterSpec, Credential, Emulator, EmulatorOptions, DEFAULT_TENANT};
 
-const USAGE: &str = "usage: azure-emulator serve --dir DIR [--root ROOT] [--demo]";
+const USAGE: &str =
+    "usage: azure-emulator serve --dir DIR [--root ROOT] [--demo [--fast] [--clusters N]]";
 
 const DEMO_SUBSCRIPTION: &str = "1bfbb5d0-917e-4346-9026-1d3b344417f5";
 const DEMO_RESOURCE_GROUP: &str = "aio-demo-rg";
@@ -27,6 +28,11 @@ struct Args {
     dir: PathBuf,
     root: Option<PathBuf>,
     demo: bool,
+    /// No server-side delay: Retry-After 0, the operation done at the first poll, agents
+    /// settled at once (for `make bench`: the agent's own time only).
+    fast: bool,
+    /// Extra demo clusters `bench-1..N` (each can be enabled once).
+    clusters: u32,
 }
 
 fn parse(argv: &[String]) -> Result<Args, String> {
@@ -36,17 +42,30 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         Some("-h" | "--help") => return Err(USAGE.to_string()),
         _ => return Err(USAGE.to_string()),
     }
-    let (mut dir, mut root, mut demo) = (None, None, false);
+    let (mut dir, mut root, mut demo, mut fast, mut clusters) = (None, None, false, false, 0);
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--dir" => dir = it.next().map(PathBuf::from),
             "--root" => root = it.next().map(PathBuf::from),
             "--demo" => demo = true,
+            "--fast" => fast = true,
+            "--clusters" => {
+                clusters = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .ok_or_else(|| format!("--clusters needs a number\n{USAGE}"))?
+            }
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
     let dir = dir.ok_or_else(|| format!("--dir is required\n{USAGE}"))?;
-    Ok(Args { dir, root, demo })
+    Ok(Args {
+        dir,
+        root,
+        demo,
+        fast,
+        clusters,
+    })
 }
 
 /// Single-quotes a value for a POSIX shell.
@@ -127,18 +146,23 @@ fn run(args: Args) -> Result<(), String> {
         ("AZURE_EMULATOR_ROOT", emu.root().display().to_string()),
     ];
     if args.demo {
-        emu.add_cluster(ClusterSpec {
-            subscription: DEMO_SUBSCRIPTION.to_string(),
-            resource_group: DEMO_RESOURCE_GROUP.to_string(),
-            name: DEMO_CLUSTER.to_string(),
-            location: "eastus".to_string(),
-            oidc_enabled: false,
-            workload_identity_enabled: false,
-            agent_state_reads_before_settled: 3,
-            lro_polls_before_done: 2,
-            retry_after_secs: 1,
-            ..ClusterSpec::default()
-        });
+        let (reads, polls, retry_after) = if args.fast { (0, 0, 0) } else { (3, 2, 1) };
+        let names = std::iter::once(DEMO_CLUSTER.to_string())
+            .chain((1..=args.clusters).map(|i| format!("bench-{i}")));
+        for name in names {
+            emu.add_cluster(ClusterSpec {
+                subscription: DEMO_SUBSCRIPTION.to_string(),
+                resource_group: DEMO_RESOURCE_GROUP.to_string(),
+                name,
+                location: "eastus".to_string(),
+                oidc_enabled: false,
+                workload_identity_enabled: false,
+                agent_state_reads_before_settled: reads,
+                lro_polls_before_done: polls,
+                retry_after_secs: retry_after,
+                ..ClusterSpec::default()
+            });
+        }
         let secret = format!("demo~{}", random_secret()?);
         emu.add_service_principal(
             DEFAULT_TENANT,
