@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: deps build demo test lint unit e2e bench release clean
+.PHONY: deps build demo test lint unit e2e e2e-packages e2e-fleet deb rpm install bench release clean
 
 deps:
 	@bash scripts/install-deps.sh
@@ -29,6 +29,26 @@ release: deps
 ## Speed and size figures (release build); writes bench/REPORT.md.
 bench: release
 	bash scripts/bench.sh target/release
+
+## Packages (owned by packaging/): .deb via cargo-deb, .rpm via cargo-generate-rpm.
+deb: release
+	@echo "deb: not yet implemented" >&2; exit 1
+
+rpm: release
+	@echo "rpm: not yet implemented" >&2; exit 1
+
+## Install the release tree (binary, unit, default config, man page, completions) into DESTDIR.
+install: release
+	@echo "install: not yet implemented" >&2; exit 1
+
+## Whole-machine tests: booted Debian (systemd-nspawn) with the .deb, cloud-init, Ansible.
+e2e: e2e-packages e2e-fleet
+
+e2e-packages:
+	@echo "e2e-packages: not yet implemented" >&2; exit 1
+
+e2e-fleet:
+	@echo "e2e-fleet: not yet implemented" >&2; exit 1
 
 clean:
 	$(CARGO) clean
