@@ -146,12 +146,7 @@ impl Systemd {
         if !info.is_loaded() {
             return Ok(info);
         }
-        let service = ServiceProxy::builder(&self.conn)
-            .path(path)
-            .cache_properties(zbus::proxy::CacheProperties::No)
-            .build()
-            .await
-            .map_err(call("Service"))?;
+        let service = self.service(path).await?;
         info.exec_start = service
             .exec_start()
             .await
@@ -173,6 +168,16 @@ impl Systemd {
         Ok(info)
     }
 
+    /// The `org.freedesktop.systemd1.Service` interface of the unit at `path`, uncached.
+    async fn service(&self, path: OwnedObjectPath) -> Result<ServiceProxy<'_>, SystemdError> {
+        ServiceProxy::builder(&self.conn)
+            .path(path)
+            .cache_properties(zbus::proxy::CacheProperties::No)
+            .build()
+            .await
+            .map_err(call("Service"))
+    }
+
     /// The service's `Result` property, or `unknown` when it cannot be read.
     async fn service_result(&self, name: &str) -> String {
         let read = async {
@@ -182,12 +187,7 @@ impl Systemd {
                 .load_unit(name)
                 .await
                 .map_err(call("LoadUnit"))?;
-            let service = ServiceProxy::builder(&self.conn)
-                .path(path)
-                .cache_properties(zbus::proxy::CacheProperties::No)
-                .build()
-                .await
-                .map_err(call("Service"))?;
+            let service = self.service(path).await?;
             service.result().await.map_err(call("Get Result"))
         };
         read.await

@@ -251,6 +251,28 @@ async fn token_request(
     Ok(parse_token(m, &resp.body)?)
 }
 
+/// The client-credentials grant with a JWT `client_assertion` (certificate or federated).
+async fn assertion_grant(
+    http: &Http,
+    inputs: &AuthInputs<'_>,
+    m: Method,
+    tenant: &str,
+    client: String,
+    assertion: &Secret,
+) -> Result<AccessToken, Attempt> {
+    let form = vec![
+        ("grant_type", "client_credentials".to_string()),
+        ("client_id", client),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
+        ),
+        ("client_assertion", assertion.expose().to_string()),
+        ("scope", inputs.endpoints.arm_scope()),
+    ];
+    token_request(http, inputs, m, tenant, form).await
+}
+
 fn tenant_and_client(inputs: &AuthInputs<'_>) -> Result<(String, String), Attempt> {
     let tenant = inputs.tenant().ok_or_else(|| {
         Attempt::Unavailable("no tenant: set [azure] tenant_id or AZURE_TENANT_ID".into())
@@ -306,17 +328,7 @@ async fn client_certificate(http: &Http, inputs: &AuthInputs<'_>) -> Result<Acce
     let audience = inputs.endpoints.token_url(&tenant);
     let assertion = jwt_assertion(pem.as_bytes(), &client, &audience)
         .map_err(|e| auth_err(m, format!("{}: {e}", path.display())))?;
-    let form = vec![
-        ("grant_type", "client_credentials".to_string()),
-        ("client_id", client),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
-        ),
-        ("client_assertion", assertion.expose().to_string()),
-        ("scope", inputs.endpoints.arm_scope()),
-    ];
-    token_request(http, inputs, m, &tenant, form).await
+    assertion_grant(http, inputs, m, &tenant, client, &assertion).await
 }
 
 /// An RS256 client assertion with `x5t` (SHA-1 thumbprint of the certificate), claims
@@ -383,17 +395,7 @@ async fn workload_identity(http: &Http, inputs: &AuthInputs<'_>) -> Result<Acces
     let assertion = Secret::new(
         read_host_file(inputs.root, Path::new(file), m, "federated token file")?.trim(),
     );
-    let form = vec![
-        ("grant_type", "client_credentials".to_string()),
-        ("client_id", client),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_string(),
-        ),
-        ("client_assertion", assertion.expose().to_string()),
-        ("scope", inputs.endpoints.arm_scope()),
-    ];
-    token_request(http, inputs, m, &tenant, form).await
+    assertion_grant(http, inputs, m, &tenant, client, &assertion).await
 }
 
 /// Checks the HIMDS challenge path: in the tokens directory, a `.key`, at most 4 KiB.
