@@ -767,3 +767,31 @@ fn no_secret_reaches_any_output_log_report_or_file() {
         "form secrets redacted in the log"
     );
 }
+
+#[test]
+fn https_proxy_is_used_and_no_proxy_is_respected() {
+    let c = Cloud::new(spec());
+    // A proxy nobody listens on: if aio-prep honours HTTPS_PROXY, Azure is unreachable.
+    let dead = "http://127.0.0.1:9";
+    let r = c.run(
+        "",
+        &["plan"],
+        &[("AZURE_CLIENT_SECRET", SECRET), ("HTTPS_PROXY", dead)],
+    );
+    assert_eq!(r.code, 5, "HTTPS_PROXY must be used: {}", r.stderr);
+    assert_eq!(
+        c.emu.requests().len(),
+        0,
+        "nothing reached the emulator directly"
+    );
+    let r = c.run(
+        "",
+        &["plan"],
+        &[
+            ("AZURE_CLIENT_SECRET", SECRET),
+            ("HTTPS_PROXY", dead),
+            ("NO_PROXY", "127.0.0.1"),
+        ],
+    );
+    assert_eq!(r.code, 3, "NO_PROXY exempts the endpoint: {}", r.stderr);
+}
