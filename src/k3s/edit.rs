@@ -64,17 +64,28 @@ pub fn rewrite(text: &str, doc: &Document, new_items: &[String]) -> Result<Strin
     }
 }
 
+/// The file's own line ending: lines aio-prep adds use it, so a CRLF file stays CRLF.
+fn line_ending(text: &str) -> &'static str {
+    if text.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
 fn append_new_key(text: &str, new_items: &[String]) -> String {
+    let nl = line_ending(text);
     let mut out = text.to_string();
     if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
+        out.push_str(nl);
     }
     out.push_str(APISERVER_ARG_KEY);
-    out.push_str(":\n");
+    out.push(':');
+    out.push_str(nl);
     for item in new_items {
         out.push_str("  - ");
         out.push_str(&render(item, Style::Plain));
-        out.push('\n');
+        out.push_str(nl);
     }
     out
 }
@@ -149,7 +160,7 @@ fn rewrite_block(
         out.push_str(&indent);
         out.push_str("- ");
         out.push_str(&render(item, style));
-        out.push('\n');
+        out.push_str(line_ending(text));
     }
     let mut pos = insert_at;
     for (start, end) in removals {
@@ -218,22 +229,23 @@ fn rewrite_as_block(
     let line_end_after = text[cut_end..].find('\n').map(|i| cut_end + i + 1);
     let key_indent = key.start - doc.line_start(key.line, text.len());
     let indent = " ".repeat(key_indent + 2);
+    let nl = line_ending(text);
     let mut block = String::new();
     for item in new_items {
-        block.push_str(&format!("{indent}- {}\n", render(item, style)));
+        block.push_str(&format!("{indent}- {}{nl}", render(item, style)));
     }
     for item in &kept {
-        block.push_str(&format!("{indent}- {item}\n"));
+        block.push_str(&format!("{indent}- {item}{nl}"));
     }
     let rest_of_line = &text[cut_end..line_end_after.unwrap_or(text.len())];
     let mut out = String::with_capacity(text.len() + block.len());
     out.push_str(&text[..cut_from]);
-    let trailing = rest_of_line.trim_end_matches('\n');
+    let trailing = rest_of_line.trim_end_matches(['\n', '\r']);
     if !trailing.trim().is_empty() {
         out.push(' ');
         out.push_str(trailing.trim_start());
     }
-    out.push('\n');
+    out.push_str(nl);
     out.push_str(&block);
     if let Some(after) = line_end_after {
         out.push_str(&text[after..]);
@@ -402,6 +414,21 @@ mod tests {
                 NEW[0], NEW[1], NEW[2]
             )
         );
+    }
+
+    #[test]
+    fn crlf_files_keep_crlf_line_ends() {
+        for text in [
+            "a: 1\r\nkube-apiserver-arg:\r\n  - x=1 # c\r\nb: 2\r\n",
+            "a: 1\r\nkube-apiserver-arg: [x=1] # c\r\nb: 2\r\n",
+            "a: 1\r\n",
+        ] {
+            let out = edit(text);
+            assert!(
+                !out.replace("\r\n", "").contains('\n'),
+                "bare LF in {out:?}"
+            );
+        }
     }
 
     #[test]
