@@ -37,12 +37,13 @@ pub fn unified(old_name: &str, new_name: &str, old: &str, new: &str) -> Option<S
                 ops.push((' ', am[i]));
                 i += 1;
                 j += 1;
-            } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-                ops.push(('+', bm[j]));
-                j += 1;
-            } else {
+            } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
+                // Removals before additions, as unified diffs show them.
                 ops.push(('-', am[i]));
                 i += 1;
+            } else {
+                ops.push(('+', bm[j]));
+                j += 1;
             }
         }
     } else {
@@ -83,6 +84,8 @@ mod tests {
         let d = unified("a", "b", "1\n2\n3\n4\n5\n6\n", "1\n2\n3\nX\n4\n5\n6\n").expect("diff");
         assert_eq!(d, "--- a\n+++ b\n@@ -2,4 +2,5 @@\n 2\n 3\n+X\n 4\n 5\n");
         assert!(unified("a", "b", "x\n", "x\n").is_none());
+        let d = unified("a", "b", "1\nold\n2\n", "1\nnew\n2\n").expect("diff");
+        assert!(d.ends_with(" 1\n-old\n+new\n 2\n"), "{d}");
         let d = unified("a", "b", "", "k: 1\n").expect("diff");
         assert!(d.ends_with("+k: 1\n"), "{d}");
     }

@@ -795,3 +795,38 @@ fn https_proxy_is_used_and_no_proxy_is_respected() {
     );
     assert_eq!(r.code, 3, "NO_PROXY exempts the endpoint: {}", r.stderr);
 }
+
+/// A minimal host without a system CA bundle: `[azure] ca_file` alone is enough, the local
+/// identity endpoints need no roots at all, and with neither the error says what to install.
+#[test]
+fn no_system_ca_bundle_works_with_ca_file_and_says_what_to_install_without() {
+    let c = Cloud::new(spec());
+    c.emu.set_arc_identity(TENANT);
+    c.host.write("/tmp/empty-bundle.pem", "");
+    let empty = c.host.path("/tmp/empty-bundle.pem");
+    let empty = empty.to_str().expect("utf8");
+    let no_roots = [("SSL_CERT_FILE", empty), ("SSL_CERT_DIR", "/nonexistent")];
+    let endpoint = c.emu.identity_endpoint();
+    let mut env = no_roots.to_vec();
+    env.extend([
+        ("IDENTITY_ENDPOINT", endpoint.as_str()),
+        ("IMDS_ENDPOINT", c.emu.http_url()),
+    ]);
+    let r = c.run("", &["--output", "json", "apply"], &env);
+    assert_eq!(
+        r.code, 0,
+        "ca_file alone must do: {}\n{}",
+        r.stdout, r.stderr
+    );
+    let r = c.host.run_env(
+        &["plan"],
+        &[no_roots[0], no_roots[1], ("AIO_PREP_AZURE_CA_FILE", "")],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.error_line()
+            .contains("install the ca-certificates package"),
+        "{}",
+        r.stderr
+    );
+}

@@ -173,20 +173,41 @@ impl Http {
         for f in &opts.ca_files {
             extra.extend(load_pem(f)?);
         }
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(opts.connect_timeout)
-            .timeout(opts.request_timeout)
-            .user_agent(concat!("aio-prep/", env!("CARGO_PKG_VERSION")));
-        if !extra.is_empty() {
-            builder = builder.tls_certs_merge(extra);
-        }
-        let client = builder.build().map_err(|e| {
-            AzureError::Config(format!("cannot build the HTTPS client: {}", chain(&e)))
-        })?;
+        let builder = || {
+            reqwest::Client::builder()
+                .connect_timeout(opts.connect_timeout)
+                .timeout(opts.request_timeout)
+                .user_agent(concat!("aio-prep/", env!("CARGO_PKG_VERSION")))
+        };
+        let with_system_roots = if extra.is_empty() {
+            builder().build()
+        } else {
+            builder().tls_certs_merge(extra.clone()).build()
+        };
+        // A minimal host may have no system CA bundle: the operator's ca_file alone is
+        // then the trust store. With neither, say what to install.
+        let client = match with_system_roots {
+            Ok(c) => c,
+            Err(e) if !extra.is_empty() => {
+                tracing::debug!("system roots unavailable ({}); trusting [azure] ca_file only", chain(&e));
+                builder()
+                    .tls_certs_only(extra)
+                    .build()
+                    .map_err(|e| AzureError::Config(format!("cannot build the HTTPS client: {}", chain(&e))))?
+            }
+            Err(e) => {
+                return Err(AzureError::Config(format!(
+                    "cannot build the HTTPS client: {} (install the ca-certificates package, or set [azure] ca_file)",
+                    chain(&e)
+                )))
+            }
+        };
+        // HIMDS and IMDS are plain HTTP on this machine: no TLS roots needed.
         let local = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_secs(1))
             .timeout(Duration::from_secs(10))
+            .tls_certs_only(Vec::new())
             .build()
             .map_err(|e| {
                 AzureError::Config(format!("cannot build the local HTTP client: {}", chain(&e)))
