@@ -151,4 +151,7 @@ The agent's own time includes process start, config load, D-Bus detection, the Y
 backup + atomic write with fsyncs, the D-Bus calls, and the HTTPS verification; it excludes
 only the time systemd and the stand-in take to restart.
 MD
+# How cost grows with the input (config size, drop-ins, args, diff span): appends its own
+# section to the report.
+bash "$(dirname "$0")/bench-growth.sh" "$BIN" "$OUT" >/dev/null
 cat "$OUT"

@@ -15,3 +15,9 @@ if ((${#missing[@]})); then
 fi
 command -v cargo >/dev/null || { echo "install-deps: cargo (rustup) is required" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+# The bounded fuzz run in the test suite needs cargo-fuzz on nightly (the machine has a
+# nightly toolchain); install it once so the run is real, not skipped.
+if rustup toolchain list 2>/dev/null | grep -q '^nightly' && ! command -v cargo-fuzz >/dev/null; then
+  echo "install-deps: cargo install cargo-fuzz" >&2
+  cargo install --locked cargo-fuzz >/dev/null 2>&1 || echo "install-deps: cargo-fuzz install failed; the fuzz smoke test will say it skipped" >&2
+fi

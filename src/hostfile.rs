@@ -22,6 +22,12 @@ pub enum HostFileError {
     },
     #[error("{path} is not a regular file ({what})")]
     NotRegular { path: PathBuf, what: &'static str },
+    #[error("{path} is a symlink that cannot be resolved: {source}")]
+    BadSymlink {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("{path} is {size} bytes; files over 1 MiB are refused")]
     TooLarge { path: PathBuf, size: u64 },
     #[error("{path} is not valid UTF-8 (byte {at})")]
@@ -49,10 +55,13 @@ impl HostFileError {
     /// Whether this is the operator's input being wrong (exit 2) rather than the machine.
     pub fn is_input_error(&self) -> bool {
         match self {
+            // A file where a directory belongs (`config.yaml.d` as a file, `/etc/rancher/k3s`
+            // as a file) is the operator's layout, not the machine failing.
             HostFileError::Io { source, .. } => matches!(
                 source.kind(),
                 io::ErrorKind::PermissionDenied
                     | io::ErrorKind::IsADirectory
+                    | io::ErrorKind::NotADirectory
                     | io::ErrorKind::InvalidData
             ),
             _ => true,
@@ -98,7 +107,13 @@ pub fn resolve_in_dir(path: &Path) -> Result<Option<PathBuf>, HostFileError> {
                 },
             });
         }
-        Err(e) => return Err(HostFileError::io("resolve", path, e)),
+        // A loop, a target through a file, a name too long: the link is the operator's.
+        Err(e) => {
+            return Err(HostFileError::BadSymlink {
+                path: path.to_path_buf(),
+                source: e,
+            })
+        }
     };
     if target.parent() != Some(dir_real.as_path()) {
         return Err(HostFileError::SymlinkEscapes {
@@ -325,6 +340,20 @@ mod tests {
         assert!(read_guarded(&dir.path().join("missing.yaml"))
             .expect("ok")
             .is_none());
+    }
+
+    #[test]
+    fn layout_mistakes_are_input_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let looped = dir.path().join("config.yaml");
+        std::os::unix::fs::symlink("config.yaml", &looped).expect("symlink");
+        let e = read_guarded(&looped).expect_err("loop");
+        assert!(matches!(e, HostFileError::BadSymlink { .. }), "{e}");
+        assert!(e.is_input_error(), "{e}");
+        let file = dir.path().join("k3s");
+        fs::write(&file, "not a directory\n").expect("write");
+        let e = read_guarded(&file.join("config.yaml")).expect_err("ENOTDIR");
+        assert!(e.is_input_error(), "{e}");
     }
 
     #[test]

@@ -41,14 +41,25 @@ impl HostRoot {
         self.root == Path::new("/")
     }
 
-    /// `host` is an absolute host path; relative paths are taken as relative to `/`.
+    /// `host` is an absolute host path; relative paths are taken as relative to `/`. `..`
+    /// never climbs above the root (a unit's `K3S_CONFIG_FILE=/../../x` stays under it).
     pub fn resolve(&self, host: impl AsRef<Path>) -> PathBuf {
         let mut out = self.root.clone();
+        let mut depth = 0usize;
         for part in host.as_ref().components() {
             match part {
-                Component::Normal(p) => out.push(p),
-                Component::ParentDir => out.push(".."),
-                Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+                Component::Normal(p) => {
+                    out.push(p);
+                    depth += 1;
+                }
+                Component::ParentDir if depth > 0 => {
+                    out.pop();
+                    depth -= 1;
+                }
+                Component::ParentDir
+                | Component::RootDir
+                | Component::CurDir
+                | Component::Prefix(_) => {}
             }
         }
         out
@@ -69,6 +80,15 @@ mod tests {
         assert_eq!(
             HostRoot::new("/").resolve("/etc/a"),
             PathBuf::from("/etc/a")
+        );
+        // `..` stays under the root, as the k3s stand-in resolves it.
+        assert_eq!(
+            r.resolve("/../../etc/passwd"),
+            PathBuf::from("/tmp/x/etc/passwd")
+        );
+        assert_eq!(
+            r.resolve("/etc/k3s/../a.yaml"),
+            PathBuf::from("/tmp/x/etc/a.yaml")
         );
     }
 }

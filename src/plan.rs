@@ -245,17 +245,44 @@ pub fn host_applicability(d: &Detection, sources: &Sources) -> Result<Option<Str
     if d.flags.disable_apiserver {
         return Ok(Some("k3s server runs with --disable-apiserver".into()));
     }
-    let merged = merge::merge(sources)?;
-    if merged
-        .get("disable-apiserver")
-        .and_then(|v| v.last_text())
-        .is_some_and(|v| crate::k3s::exec::go_bool_true(v.trim()))
-    {
+    merge::merge(sources)?;
+    if config_disables_apiserver(sources)? {
         return Ok(Some(
             "k3s server has disable-apiserver: true in its config".into(),
         ));
     }
     Ok(None)
+}
+
+/// `disable-apiserver` as k3s reads it: the last value after k3s's merge, where a plain
+/// YAML 1.1 `yes`/`on`/`y` is the bool true (yaml.v2 decodes it so and k3s passes
+/// `--disable-apiserver=true`); a quoted "yes" stays text, which Go's bool parser refuses.
+fn config_disables_apiserver(sources: &Sources) -> Result<bool> {
+    use crate::yaml::{NodeKind, Style};
+    let entries = merge::entries(sources)?;
+    let mut last = None;
+    for e in entries.iter().filter(|e| e.key == "disable-apiserver") {
+        let tail = match &e.value.kind {
+            NodeKind::Seq { items, .. } => items.last(),
+            _ if e.value.is_null() => None,
+            _ => Some(e.value),
+        };
+        // A plain key replaces the value; `key+:` appends (appending nothing keeps it).
+        if !e.append || tail.is_some() {
+            last = tail;
+        }
+    }
+    Ok(match last.map(|n| &n.kind) {
+        Some(NodeKind::Scalar { value, style }) => {
+            (*style == Style::Plain
+                && matches!(
+                    value.as_str(),
+                    "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON"
+                ))
+                || crate::k3s::exec::go_bool_true(value.trim())
+        }
+        _ => false,
+    })
 }
 
 /// The live issuer, asked quickly (a plan must not hang on a down API server).
@@ -373,4 +400,28 @@ pub fn host_phase(
 /// Flags for effective-state computations outside a plan (rollback).
 pub fn flags_of(d: &Detection) -> &K3sFlags {
     &d.flags
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disable_apiserver_reads_yaml_1_1_bools_as_k3s_does() {
+        for (text, off) in [
+            ("disable-apiserver: true\n", true),
+            ("disable-apiserver: yes\n", true),
+            ("disable-apiserver: On\n", true),
+            ("disable-apiserver: 'yes'\n", false),
+            ("disable-apiserver: false\n", false),
+            ("disable-apiserver: no\n", false),
+            ("disable-apiserver: false\ndisable-apiserver+: [y]\n", true),
+            ("disable-apiserver: yes\ndisable-apiserver+: []\n", true),
+            ("disable-apiserver: yes\ndisable-apiserver: ~\n", false),
+            ("node-name: a\n", false),
+        ] {
+            let s = crate::k3s::merge::tests::sources(&[("/c.yaml", text)]);
+            assert_eq!(config_disables_apiserver(&s).expect("ok"), off, "{text:?}");
+        }
+    }
 }

@@ -96,6 +96,10 @@ impl StateDir {
         current: Option<&hostfile::HostFile>,
     ) -> Result<LastApply, StateError> {
         self.ensure_dirs()?;
+        // A run killed while writing a backup or the record left its temp file here; the
+        // caller holds the run lock, so no other run is writing one now.
+        hostfile::clean_stale_temps(&self.backups_dir());
+        hostfile::clean_stale_temps(&self.dir);
         let at = timestamp();
         let backup = match current {
             Some(file) => {
@@ -241,6 +245,28 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_780), (2026, 11, 23));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+    }
+
+    #[test]
+    fn temp_files_of_a_killed_run_are_removed_by_the_next_save() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let state = StateDir::new(&HostRoot::new(dir.path()));
+        state.ensure_dirs().expect("dirs");
+        let stale = [
+            state
+                .backups_dir()
+                .join(".aio-prep-tmp-99-config.yaml.20261123T200653.372230213Z.bak.tmp"),
+            state.dir.join(".aio-prep-tmp-99-last-apply.json.tmp"),
+        ];
+        for p in &stale {
+            fs::write(p, "token: x\n").expect("write");
+        }
+        state
+            .save_before_write(Path::new("/etc/rancher/k3s/config.yaml"), None)
+            .expect("save");
+        for p in &stale {
+            assert!(!p.exists(), "{} left", p.display());
+        }
     }
 
     #[test]

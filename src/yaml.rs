@@ -122,6 +122,7 @@ impl Document {
     /// Parses `text` (already checked to be UTF-8). Refuses anchors, aliases and more than
     /// one document: aio-prep would have to guess what k3s makes of them.
     pub fn parse(path: &Path, text: &str) -> Result<Document, YamlError> {
+        check_line_breaks(path, text)?;
         let line_starts = line_starts(text);
         let mut builder = Builder {
             path,
@@ -172,6 +173,33 @@ impl Document {
                 ),
             }),
         }
+    }
+}
+
+/// Refuses line breaks that k3s's YAML 1.1 parser (yaml.v2, after libyaml) and aio-prep's
+/// YAML 1.2 parser disagree on — NEL, LS and PS are line breaks to k3s only, so a comment
+/// could hide an option from aio-prep — and a carriage return without a line feed (an
+/// old-Mac line end), which both read as a line break but aio-prep's byte positions do not.
+fn check_line_breaks(path: &Path, text: &str) -> Result<(), YamlError> {
+    let bad = text.char_indices().find(|&(i, c)| match c {
+        '\r' => !text[i + 1..].starts_with('\n'),
+        '\u{85}' | '\u{2028}' | '\u{2029}' => true,
+        _ => false,
+    });
+    match bad {
+        None => Ok(()),
+        Some((at, c)) => Err(YamlError {
+            path: path.to_path_buf(),
+            line: text[..at].matches('\n').count() + 1,
+            message: if c == '\r' {
+                "carriage return without a line feed; use \\n or \\r\\n line ends".into()
+            } else {
+                format!(
+                    "U+{:04X} is a line break to k3s's YAML parser but not to aio-prep's; remove it",
+                    c as u32
+                )
+            },
+        }),
     }
 }
 
@@ -431,6 +459,24 @@ mod tests {
             let e = Document::parse(p, bad).expect_err(bad);
             assert!(e.to_string().starts_with("/t.yaml:"), "{e}");
         }
+    }
+
+    #[test]
+    fn refuses_line_breaks_k3s_reads_differently() {
+        let p = Path::new("/t.yaml");
+        for (bad, line) in [
+            ("a: 1\rkube-apiserver-arg: [x]\n", 1),
+            ("a: 1\n# note\u{2028}kube-apiserver-arg: [x]\n", 2),
+            ("a: 1\nb: 2\n# \u{85}\n", 3),
+            ("a: \"x\u{2029}\"\n", 1),
+        ] {
+            let e = Document::parse(p, bad).expect_err(bad);
+            assert_eq!(e.line, line, "{bad:?}: {e}");
+        }
+        assert!(
+            Document::parse(p, "a: 1\r\nb: [x]\r\n").is_ok(),
+            "CRLF is fine"
+        );
     }
 
     #[test]

@@ -21,7 +21,8 @@ pub fn is_managed(item: &str) -> bool {
 /// are overwritten by it), else the first `kube-apiserver-arg+` (it starts the list when
 /// no plain entry precedes it in the first file).
 fn target_entry(entries: &[(Node, Node)]) -> Option<&(Node, Node)> {
-    let key = |e: &&(Node, Node)| e.0.as_scalar().unwrap_or("").to_string();
+    // Keys as k3s reads them: trimmed (see `merge::entries`).
+    let key = |e: &&(Node, Node)| e.0.as_scalar().unwrap_or("").trim().to_string();
     entries
         .iter()
         .rev()
@@ -116,11 +117,9 @@ fn dash_line(text: &str, doc: &Document, item: &Node, seq_col: usize) -> usize {
     while line > 1 {
         let start = doc.line_start(line, text.len());
         let l = &text[start..];
-        let l = &l[..l.find('\n').unwrap_or(l.len())];
-        if l.len() > seq_col
-            && l[..seq_col].bytes().all(|b| b == b' ')
-            && l[seq_col..].starts_with('-')
-        {
+        let l = &l.as_bytes()[..l.find('\n').unwrap_or(l.len())];
+        // Bytes, not str slices: `seq_col` need not be a char boundary on another line.
+        if l.len() > seq_col && l[..seq_col].iter().all(|b| *b == b' ') && l[seq_col] == b'-' {
             return line;
         }
         line -= 1;
@@ -429,6 +428,25 @@ mod tests {
                 "bare LF in {out:?}"
             );
         }
+    }
+
+    #[test]
+    fn key_k3s_trims_is_the_one_edited() {
+        let out = edit("\"kube-apiserver-arg \":\n  - a=1\n");
+        assert!(
+            out.starts_with(&format!("\"kube-apiserver-arg \":\n  - {}\n", NEW[0])),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn multibyte_text_at_the_dash_column_does_not_panic() {
+        // Found by cargo-fuzz: a line whose bytes at the list's column are inside a
+        // multi-byte character made the dash search slice a str off a char boundary.
+        let text = "kube-apiserver-arg:\n  - >-\n\u{fffd}  \u{fffd}\u{fffd}er: 1";
+        let doc = Document::parse(Path::new("/c.yaml"), text).expect("parse");
+        let items: Vec<String> = NEW.iter().map(|s| s.to_string()).collect();
+        let _ = rewrite(text, &doc, &items);
     }
 
     #[test]

@@ -99,15 +99,22 @@ impl Desired {
 /// Desired issuers: ours first; then the previous signing issuer (the one first before
 /// us, or the one right after us once we are first) unless the operator said not to keep
 /// it; then every other issuer already accepted. Never the same URL twice.
+///
+/// Whether the previous signer is dropped is decided when ours becomes first: once ours
+/// signs, nothing is removed. The issuer right after ours cannot be told apart from
+/// another accepted one, and dropping it on every run would remove one accepted issuer per
+/// apply (and restart k3s each time) instead of converging.
 pub fn desired(current: &Effective, intent: &Intent) -> Desired {
     let ours = intent.issuer.as_str();
-    let previous = match current.issuers.first() {
-        Some(first) if first == ours => current.issuers.get(1),
-        other => other,
+    let ours_signs = current.issuers.first().is_some_and(|f| f == ours);
+    let previous = if ours_signs {
+        current.issuers.get(1)
+    } else {
+        current.issuers.first()
     };
     let mut issuers = vec![ours.to_string()];
-    if intent.keep_previous_issuer {
-        if let Some(p) = previous {
+    if intent.keep_previous_issuer || ours_signs {
+        if let Some(p) = previous.filter(|p| *p != ours) {
             issuers.push(p.clone());
         }
     }
@@ -174,13 +181,26 @@ mod tests {
     fn never_the_same_url_twice() {
         let d = desired(&eff(&["https://old", ARC]), &intent(true));
         assert_eq!(d.issuers, [ARC, "https://old"]);
+        // A list kube-apiserver refuses (ours twice) is repaired, not taken as converged.
+        for keep in [true, false] {
+            assert_eq!(desired(&eff(&[ARC, ARC]), &intent(keep)).issuers, [ARC]);
+        }
     }
 
     #[test]
-    fn dropping_previous_later_removes_only_it() {
+    fn keep_false_drops_the_previous_signer_at_rotation_and_then_converges() {
+        // At rotation the previous signer goes; other accepted issuers stay.
+        let first = desired(&eff(&["https://old", DEF]), &intent(false));
+        assert_eq!(first.issuers, [ARC, DEF]);
+        // Once ours signs, nothing more is removed: a second apply is a no-op. (It used
+        // to take the issuer after ours for the previous signer and drop it, one per run.)
+        assert_eq!(
+            desired(&eff(&[ARC, DEF]), &intent(false)).issuers,
+            [ARC, DEF]
+        );
         assert_eq!(
             desired(&eff(&[ARC, "https://old", DEF]), &intent(false)).issuers,
-            [ARC, DEF]
+            [ARC, "https://old", DEF]
         );
     }
 
@@ -194,6 +214,19 @@ mod tests {
         assert_eq!(
             effective(&m, &K3sFlags::default()).issuers,
             ["https://kubernetes.default.svc.edge"]
+        );
+    }
+
+    #[test]
+    fn empty_cluster_domain_is_empty_as_k3s_passes_it() {
+        // Found by fuzzing against the stand-in: `cluster-domain:` (null) is `--cluster-domain=`
+        // to k3s, so its default issuer is `https://kubernetes.default.svc.`, which must be
+        // the previous issuer aio-prep keeps.
+        let s = crate::k3s::merge::tests::sources(&[("/c.yaml", "cluster-domain:\n")]);
+        let m = crate::k3s::merge::merge(&s).expect("merge");
+        assert_eq!(
+            effective(&m, &K3sFlags::default()).issuers,
+            ["https://kubernetes.default.svc."]
         );
     }
 

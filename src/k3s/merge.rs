@@ -29,6 +29,10 @@ pub enum Value {
     List(Vec<Item>),
     /// A mapping: k3s has no such option; kept only to report it.
     Map(Origin),
+    /// A YAML null (`key:` with nothing after it, `~`). k3s passes it as `--key=` (an
+    /// empty value, e.g. `cluster-domain:` makes the domain empty), but appending to it
+    /// with `key+:` appends to nothing.
+    Null(Origin),
 }
 
 impl Value {
@@ -37,7 +41,7 @@ impl Value {
         match self {
             Value::Scalar(i) => vec![i.clone()],
             Value::List(items) => items.clone(),
-            Value::Map(_) => Vec::new(),
+            Value::Map(_) | Value::Null(_) => Vec::new(),
         }
     }
 
@@ -47,6 +51,7 @@ impl Value {
             Value::Scalar(i) => Some(&i.text),
             Value::List(items) => items.last().map(|i| i.text.as_str()),
             Value::Map(_) => None,
+            Value::Null(_) => Some(""),
         }
     }
 }
@@ -74,6 +79,9 @@ pub fn entries(sources: &Sources) -> Result<Vec<Entry<'_>>, K3sError> {
                     message: "keys must be strings".into(),
                 });
             };
+            // k3s takes a key through wrangler's `convert.ToString`, which trims white space
+            // (`"kube-apiserver-arg "` and a form feed before the key count), then strips `+`.
+            let raw = raw.trim();
             let (key, append) = match raw.strip_suffix('+') {
                 Some(k) => (k.to_string(), true),
                 None => (raw.to_string(), false),
@@ -102,8 +110,9 @@ impl Merged {
     }
 }
 
-/// Options whose values aio-prep reads; their items must be strings, as k3s means them.
-const STRING_LIST_KEYS: &[&str] = &[super::APISERVER_ARG_KEY];
+/// Options whose values aio-prep reads as text; their items must be strings, as k3s means
+/// them (a plain `cluster-domain: 0x10` is the number 16 to k3s's YAML parser).
+const STRING_LIST_KEYS: &[&str] = &[super::APISERVER_ARG_KEY, "cluster-domain"];
 
 pub fn merge(sources: &Sources) -> Result<Merged, K3sError> {
     let mut merged = Merged::default();
@@ -136,7 +145,7 @@ fn to_value(
     Ok(match &node.kind {
         NodeKind::Scalar { value, .. } => {
             if node.is_null() {
-                Value::List(Vec::new())
+                Value::Null(origin(node))
             } else {
                 Value::Scalar(Item {
                     text: value.clone(),
@@ -269,6 +278,38 @@ pub(crate) mod tests {
         assert_eq!(
             texts(&merge(&s).expect("merge"), "kube-apiserver-arg"),
             ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn null_is_an_empty_value_and_appends_to_nothing() {
+        // k3s turns `key:` into `--key=`: `cluster-domain:` is an empty domain, not the
+        // default one. `[]` passes no flag at all.
+        let s = sources(&[("/c.yaml", "cluster-domain:\ntls-san: []\n")]);
+        let m = merge(&s).expect("merge");
+        assert_eq!(m.get("cluster-domain").and_then(Value::last_text), Some(""));
+        assert_eq!(m.get("tls-san").and_then(Value::last_text), None);
+        let s = sources(&[(
+            "/c.yaml",
+            "kube-apiserver-arg: ~\nkube-apiserver-arg+: [a]\n",
+        )]);
+        assert_eq!(
+            texts(&merge(&s).expect("merge"), "kube-apiserver-arg"),
+            ["a"]
+        );
+    }
+
+    #[test]
+    fn keys_are_trimmed_as_k3s_does() {
+        // Found by cargo-fuzz against the stand-in: a form feed (not YAML white space, so
+        // part of the plain key) or spaces inside a quoted key are trimmed by k3s.
+        let s = sources(&[(
+            "/c.yaml",
+            "kube-apiserver-arg: [a]\n\u{c}kube-apiserver-arg: [b]\n\" kube-apiserver-arg+ \": [c]\n",
+        )]);
+        assert_eq!(
+            texts(&merge(&s).expect("merge"), "kube-apiserver-arg"),
+            ["b", "c"]
         );
     }
 

@@ -91,6 +91,15 @@ pub fn plan(
         }
         (Target::Dropin, _) => edit::render_dropin(&items),
     };
+    // aio-prep reads no file over 1 MiB: a result past it would make every later run refuse.
+    if new_text.len() as u64 > crate::hostfile::MAX_FILE_BYTES {
+        return Err(K3sError::Impossible(format!(
+            "{}: with the issuer args it would be {} bytes, over the 1 MiB aio-prep reads back (it is {} bytes now); make room, or use [k3s] target = \"dropin\"",
+            target_path.display(),
+            new_text.len(),
+            old_text.as_ref().map_or(0, String::len)
+        )));
+    }
     let after_sources = sources.with_replaced(&target_path, &new_text)?;
     let after_merged = merge::merge(&after_sources)?;
     let after = effective(&after_merged, flags);

@@ -1,7 +1,9 @@
-//! `azure-emulator serve --dir DIR [--root ROOT] [--demo]`: runs the emulator
-//! until SIGTERM/SIGINT, with `DIR/ca.pem`, `DIR/env` (`export` lines for
+//! `azure-emulator serve --dir DIR [--root ROOT] [--demo] [--arc-identity]`: runs the
+//! emulator until SIGTERM/SIGINT, with `DIR/ca.pem`, `DIR/env` (`export` lines for
 //! aio-prep), `DIR/pid`, and with `--demo` one preloaded cluster and service
-//! principal (`DIR/client-secret`, mode 0600).
+//! principal (`DIR/client-secret`, mode 0600). `--arc-identity` gives the machine an
+//! Arc-enabled server identity in the default tenant (HIMDS answers) and exports
+//! `IDENTITY_ENDPOINT` / `IMDS_ENDPOINT` as the Connected Machine agent sets them.
 //!
 //! `--root ROOT` is the host root aio-prep runs with (`aio-prep --root ROOT`):
 //! HIMDS writes its challenge keys under it, and because aio-prep resolves
@@ -14,8 +16,7 @@ use std::process::ExitCode;
 
 use azure_emulator::{ClusterSpec, Credential, Emulator, EmulatorOptions, DEFAULT_TENANT};
 
-const USAGE: &str =
-    "usage: azure-emulator serve --dir DIR [--root ROOT] [--demo [--fast] [--clusters N]]";
+const USAGE: &str = "usage: azure-emulator serve --dir DIR [--root ROOT] [--demo [--fast] [--clusters N]] [--arc-identity]";
 
 const DEMO_SUBSCRIPTION: &str = "1bfbb5d0-917e-4346-9026-1d3b344417f5";
 const DEMO_RESOURCE_GROUP: &str = "aio-demo-rg";
@@ -33,6 +34,8 @@ struct Args {
     fast: bool,
     /// Extra demo clusters `bench-1..N` (each can be enabled once).
     clusters: u32,
+    /// An Arc-enabled server identity for the machine (HIMDS), in the default tenant.
+    arc_identity: bool,
 }
 
 fn parse(argv: &[String]) -> Result<Args, String> {
@@ -43,12 +46,14 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         _ => return Err(USAGE.to_string()),
     }
     let (mut dir, mut root, mut demo, mut fast, mut clusters) = (None, None, false, false, 0);
+    let mut arc_identity = false;
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--dir" => dir = it.next().map(PathBuf::from),
             "--root" => root = it.next().map(PathBuf::from),
             "--demo" => demo = true,
             "--fast" => fast = true,
+            "--arc-identity" => arc_identity = true,
             "--clusters" => {
                 clusters = it
                     .next()
@@ -65,6 +70,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
         demo,
         fast,
         clusters,
+        arc_identity,
     })
 }
 
@@ -185,6 +191,13 @@ fn run(args: Args) -> Result<(), String> {
                 DEMO_RESOURCE_GROUP.to_string(),
             ),
             ("AIO_PREP_AZURE_CLUSTER_NAME", DEMO_CLUSTER.to_string()),
+        ]);
+    }
+    if args.arc_identity {
+        emu.set_arc_identity(DEFAULT_TENANT);
+        env.extend([
+            ("IDENTITY_ENDPOINT", emu.identity_endpoint()),
+            ("IMDS_ENDPOINT", emu.http_url().to_string()),
         ]);
     }
     let env_text: String = env

@@ -277,7 +277,15 @@ pub fn parse(
     };
 
     for arg in config_args {
-        let body = arg.trim_start_matches('-');
+        // Go's flag package, which parses these too: a key that itself starts with `-` or
+        // `=` (`--cluster-domain:` in the file becomes `----cluster-domain=...`) is bad syntax.
+        let body = arg
+            .strip_prefix("--")
+            .or_else(|| arg.strip_prefix('-'))
+            .unwrap_or(arg);
+        if body.is_empty() || body.starts_with('-') || body.starts_with('=') {
+            return Err(format!("bad flag syntax: {arg}"));
+        }
         let (name, value) = body.split_once('=').unwrap_or((body, ""));
         match lookup(name) {
             Some(def) if def.server_only && role == Role::Agent => return Err(not_defined(name)),
@@ -368,6 +376,15 @@ mod tests {
         assert_eq!(s.https_listen_port, 6443);
         assert!(!s.disable_apiserver);
         assert!(s.kube_apiserver_args.is_empty());
+    }
+
+    #[test]
+    fn config_keys_starting_with_a_dash_are_bad_flag_syntax() {
+        // `--cluster-domain: x` in a config file becomes `----cluster-domain=x`.
+        let e = server(&["----cluster-domain=x"], &[]).expect_err("bad syntax");
+        assert_eq!(e, "bad flag syntax: ----cluster-domain=x");
+        assert!(server(&["--=x"], &[]).is_err());
+        assert!(server(&["-c=b", "--cluster-domain=y"], &[]).is_ok());
     }
 
     #[test]

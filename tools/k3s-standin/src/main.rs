@@ -3,27 +3,9 @@
 //! kube-apiserver would, serves OIDC discovery over mutual TLS, writes the
 //! kubeconfig and speaks sd_notify. Everything lives under `$K3S_STANDIN_ROOT`.
 
-mod args;
-mod certs;
-mod config;
-mod duration;
-mod faults;
-mod files;
-mod flags;
-mod gostr;
-mod gourl;
-mod kubeconfig;
-mod log;
-mod notify;
-mod paths;
-mod serve;
-mod shutdown;
-mod start;
-mod startlog;
-mod validate;
-mod yaml;
-
 use std::process::ExitCode;
+
+use k3s_standin::{log, start};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
