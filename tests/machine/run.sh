@@ -33,17 +33,37 @@ package_paths() {
   done
 }
 
-# run_suite NAME SCRIPT ARGS...: a suite that dies without recording a failure still counts.
+# run_suite NAME SCRIPT ARGS...: runs a suite in its own session (process group), so an
+# interrupt reaches all of it through stop_suite; a suite that dies without recording a
+# failure still counts as one.
+SUITE_PID=""
 run_suite() {
   local suite=$1 script=$2 before rc=0 t0=$SECONDS
   shift 2
   before=$(grep -c '^FAIL' "$E2E_RESULTS" || true)
   log "── $suite"
-  bash "$here/$script" "$@" || rc=$?
+  setsid bash "$here/$script" "$@" &
+  SUITE_PID=$!
+  wait "$SUITE_PID" || rc=$?
+  SUITE_PID=""
   if ((rc != 0)) && (($(grep -c '^FAIL' "$E2E_RESULTS" || true) == before)); then
     echo "FAIL $suite: exited $rc" >>"$E2E_RESULTS"
   fi
   log "── $suite done in $((SECONDS - t0))s"
+}
+
+# On SIGINT/SIGTERM: SIGTERM to the running suite's whole group (its containers power off,
+# the emulator exits, its own trap cleans up), wait for it, then die by the same signal.
+stop_suite() {
+  local sig=$1
+  trap - EXIT "$sig"
+  if [[ -n $SUITE_PID ]]; then
+    log "interrupted (SIG$sig): stopping the running suite"
+    kill -TERM -- "-$SUITE_PID" 2>/dev/null || true
+    wait "$SUITE_PID" 2>/dev/null || true
+  fi
+  run_cleanups
+  kill -s "$sig" "$$"
 }
 
 # Every suite cleans up after itself, even on failure: nothing of ours may be left.
@@ -70,7 +90,9 @@ main() {
   E2E_RESULTS=$(mktemp /tmp/aio-prep-results.XXXXXX)
   export E2E_RESULTS
   on_exit rm -f "$E2E_RESULTS"
-  install_cleanup_trap
+  trap run_cleanups EXIT
+  trap 'stop_suite INT' INT
+  trap 'stop_suite TERM' TERM
   local t1=$SECONDS tree
   tree=$(ensure_rootfs)
   log "Debian tree: $tree ($((SECONDS - t1))s)"

@@ -74,10 +74,19 @@ run_cleanups() {
   _cleanups=()
 }
 
+# On SIGINT/SIGTERM: clean up, then die by the same signal, so the calling shell (run.sh,
+# make) sees the signal and stops too instead of going on with the next suite.
 install_cleanup_trap() {
   trap run_cleanups EXIT
-  trap 'exit 130' INT
-  trap 'exit 143' TERM
+  trap '_die_by_signal INT' INT
+  trap '_die_by_signal TERM' TERM
+}
+
+_die_by_signal() {
+  trap - EXIT "$1"
+  log "interrupted (SIG$1): cleaning up"
+  run_cleanups
+  kill -s "$1" "$$"
 }
 
 # contains FILE TEXT: fixed-string match, with the reason on failure.

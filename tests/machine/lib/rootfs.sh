@@ -27,10 +27,10 @@ _rootfs_tweak() {
   # Empty machine-id: systemd makes a transient one at each boot (a fresh machine).
   : >"$t/etc/machine-id"
   rm -f "$t/var/lib/dbus/machine-id"
-  # No console login prompt on the passive console; nothing in the container needs it.
+  # No login prompt on the container console (nspawn copies it into the test's log).
   ln -sf /dev/null "$t/etc/systemd/system/console-getty.service"
   ln -sf /dev/null "$t/etc/systemd/system/getty@.service"
-  in_tree "$t" apt-get clean
+  in_tree "$t" apt-get clean >/dev/null 2>&1
   rm -rf "$t/var/lib/apt/lists/"*
   # resolv.conf was the host's while apt ran; a booted container makes its own.
   rm -f "$t/etc/resolv.conf"
@@ -47,7 +47,8 @@ in_tree() {
 _rootfs_create() {
   local dir=$1 tmp t0=$SECONDS include
   tmp="$dir.tmp.$$"
-  rm -rf "$tmp"
+  # Left by an interrupted creation (we hold the lock: nobody else is making one).
+  rm -rf "$dir".tmp.*
   log "creating the cached Debian tree $dir (debootstrap + apt, about 2 minutes; once)"
   include=$(IFS=,; echo "${ROOTFS_BASE[*]}")
   if ! debootstrap --variant=minbase --include="$include" "$E2E_SUITE_NAME" "$tmp" "$E2E_MIRROR" \
