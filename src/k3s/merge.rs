@@ -82,6 +82,20 @@ pub fn entries(sources: &Sources) -> Result<Vec<Entry<'_>>, K3sError> {
             // k3s takes a key through wrangler's `convert.ToString`, which trims white space
             // (`"kube-apiserver-arg "` and a form feed before the key count), then strips `+`.
             let raw = raw.trim();
+            // `cluster-domain=: x` becomes `--cluster-domain==x`: Go's flag parser reads the
+            // option cluster-domain with the value `=x`. Refused for the options aio-prep reads.
+            if let Some((name, _)) = raw.split_once('=') {
+                if READ_KEYS.contains(&name) {
+                    return Err(K3sError::BadValue {
+                        path: source.host_path.clone(),
+                        line: k.line,
+                        key: raw.to_string(),
+                        message: format!(
+                            "k3s reads this key as `{name}` with the rest as its value; write `{name}: <value>`"
+                        ),
+                    });
+                }
+            }
             let (key, append) = match raw.strip_suffix('+') {
                 Some(k) => (k.to_string(), true),
                 None => (raw.to_string(), false),
@@ -109,6 +123,13 @@ impl Merged {
         self.values.get(key)
     }
 }
+
+/// Options aio-prep reads.
+const READ_KEYS: &[&str] = &[
+    super::APISERVER_ARG_KEY,
+    "cluster-domain",
+    "disable-apiserver",
+];
 
 /// Options whose values aio-prep reads as text; their items must be strings, as k3s means
 /// them (a plain `cluster-domain: 0x10` is the number 16 to k3s's YAML parser).
@@ -310,6 +331,23 @@ pub(crate) mod tests {
         assert_eq!(
             texts(&merge(&s).expect("merge"), "kube-apiserver-arg"),
             ["b", "c"]
+        );
+    }
+
+    #[test]
+    fn key_with_an_equals_sign_for_an_option_aio_prep_reads_is_refused() {
+        // Found by cargo-fuzz against the stand-in: k3s would set cluster-domain to `=x`.
+        let s = sources(&[("/c.yaml", "node-name: a\ncluster-domain=: x\n")]);
+        let e = merge(&s).expect_err("refused");
+        assert!(
+            e.to_string()
+                .starts_with("/c.yaml:2: cluster-domain=: k3s reads this key as `cluster-domain`"),
+            "{e}"
+        );
+        let s = sources(&[("/c.yaml", "other=: x\n")]);
+        assert!(
+            merge(&s).is_ok(),
+            "options aio-prep does not read are k3s's business"
         );
     }
 
